@@ -1,0 +1,41 @@
+# Two commands a newcomer needs: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+RESULTS ?= sweep-results
+
+.PHONY: demo test lint bench clean venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/sweep run examples/demo-run-001.json --results $(RESULTS); \
+	  code=$$?; if [ $$code -ne 0 ] && [ $$code -ne 3 ]; then exit $$code; fi
+	@echo
+	@echo "Results are under $(RESULTS)/sweeps (Hive-partitioned Parquet). Example query:"
+	@echo '  $(BIN)/sweep query --results $(RESULTS) "SELECT commission_rate, num_drivers, num_riders, completion_rate, wait_mean_min, platform_revenue FROM shard_metrics ORDER BY point_index"'
+	$(BIN)/sweep query --results $(RESULTS) "SELECT point_index, commission_rate, num_drivers, num_riders, round(completion_rate, 3) AS completion_rate, round(wait_mean_min, 2) AS wait_mean_min, platform_revenue FROM shard_metrics WHERE run_id = 'demo-run-001' ORDER BY point_index"
+	$(BIN)/sweep status demo-run-001 --results $(RESULTS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python bench/sim_throughput.py
+	$(BIN)/python bench/local_sweep.py
+
+clean:
+	rm -rf $(RESULTS) reports .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,74 @@
+"""Filesystem object store: keys are relative paths under a root folder."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+TEMP_MARK = ".tmp-"
+
+
+class FilesystemStore:
+    """ObjectStore over a local folder; writes are atomic (temp file + rename/link)."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+
+    def _path(self, key: str) -> Path:
+        if key.startswith("/") or ".." in key.split("/"):
+            raise ValueError(f"object key {key!r} must be relative without '..'")
+        return self.root / key
+
+    def _write_temp(self, path: Path, data: bytes) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp = path.with_name(f"{TEMP_MARK}{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        with open(temp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        return temp
+
+    def put(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        os.replace(self._write_temp(path, data), path)
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        path = self._path(key)
+        temp = self._write_temp(path, data)
+        try:
+            os.link(temp, path)  # atomic create-if-absent
+        except FileExistsError:
+            return False
+        finally:
+            temp.unlink()
+        return True
+
+    def get(self, key: str) -> bytes | None:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def list_keys(self, prefix: str) -> Iterator[str]:
+        folder, _, _ = prefix.rpartition("/")
+        start = self.root / folder if folder else self.root
+        if not start.is_dir():
+            return
+        found: list[str] = []
+        for dirpath, _dirs, files in os.walk(start):
+            rel_dir = Path(dirpath).relative_to(self.root).as_posix()
+            for name in files:
+                if name.startswith(TEMP_MARK):
+                    continue
+                key = name if rel_dir == "." else f"{rel_dir}/{name}"
+                if key.startswith(prefix):
+                    found.append(key)
+        yield from sorted(found)

@@ -1,0 +1,112 @@
+"""Process-pool runner: the embedded stand-in for SQS + Lambda.
+
+Each shard message is delivered to ``runtime.shard.deliver`` in a worker process,
+with the same retry contract as the cloud queue: up to ``max_attempts`` deliveries,
+the failure recorded on the last one.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sim_serverless_sweep.core.messages import ShardMessage
+from sim_serverless_sweep.local.fs_store import FilesystemStore
+from sim_serverless_sweep.runtime.shard import Delivery, deliver
+
+DEFAULT_MAX_ATTEMPTS = 3  # equals the cloud queue's redrive maxReceiveCount
+
+
+@dataclass(frozen=True, slots=True)
+class ShardEvent:
+    """Progress of one shard delivery, reported to the caller as it completes."""
+
+    shard_id: int
+    points: int
+    attempt: int
+    delivery: Delivery
+    error: str | None
+    seconds: float
+
+
+@dataclass(slots=True)
+class PoolReport:
+    succeeded: list[int] = field(default_factory=list)
+    failed: dict[int, str] = field(default_factory=dict)
+    already_done: list[int] = field(default_factory=list)
+    attempts: dict[int, int] = field(default_factory=dict)
+
+
+def _work(
+    root: str, prefix: str, body: str, attempt: int, max_attempts: int, force: bool
+) -> tuple[int, int, str, str | None, float]:
+    # Runs in a worker process: rebuild the adapters there, never pickle them.
+    began = time.perf_counter()
+    message = ShardMessage.from_json(body)
+    result = deliver(message, FilesystemStore(root), prefix, attempt, max_attempts, force=force)
+    error = f"{type(result.error).__name__}: {result.error}" if result.error else None
+    return (
+        message.shard_id,
+        len(message.point_range),
+        result.delivery.value,
+        error,
+        time.perf_counter() - began,
+    )
+
+
+def default_workers() -> int:
+    return os.cpu_count() or 1
+
+
+def run_messages(
+    messages: Sequence[ShardMessage],
+    root: Path,
+    prefix: str,
+    *,
+    workers: int,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    force: bool = False,
+    on_event: Callable[[ShardEvent], None] | None = None,
+) -> PoolReport:
+    """Deliver every message until it succeeds or runs out of attempts."""
+    report = PoolReport()
+    if not messages:
+        return report
+    # spawn: workers never inherit the parent's threads (rich's refresh thread) or locks.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        max_workers=max(1, min(workers, len(messages))), mp_context=context
+    ) as pool:
+        running: dict[Future[tuple[int, int, str, str | None, float]], tuple[str, int]] = {}
+
+        def launch(body: str, attempt: int) -> None:
+            future = pool.submit(_work, str(root), prefix, body, attempt, max_attempts, force)
+            running[future] = (body, attempt)
+
+        for message in messages:
+            launch(message.to_json(), 1)
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                body, attempt = running.pop(future)
+                shard_id, points, outcome, error, seconds = future.result()
+                delivery = Delivery(outcome)
+                report.attempts[shard_id] = attempt
+                if delivery is Delivery.RETRY:
+                    launch(body, attempt + 1)
+                elif delivery is Delivery.FAILED:
+                    report.failed[shard_id] = error or "unknown error"
+                elif delivery is Delivery.ALREADY_DONE:
+                    report.already_done.append(shard_id)
+                else:
+                    report.succeeded.append(shard_id)
+                if on_event is not None:
+                    on_event(ShardEvent(shard_id, points, attempt, delivery, error, seconds))
+    report.succeeded.sort()
+    report.already_done.sort()
+    return report

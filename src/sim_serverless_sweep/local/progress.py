@@ -1,0 +1,117 @@
+"""Rich progress and summary around the pool runner (stderr; stdout stays for --json)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from sim_serverless_sweep.core.keys import dataset_root
+from sim_serverless_sweep.core.messages import ShardMessage
+from sim_serverless_sweep.local.fs_store import FilesystemStore
+from sim_serverless_sweep.local.pool import ShardEvent, default_workers, run_messages
+from sim_serverless_sweep.runtime.shard import Delivery
+from sim_serverless_sweep.runtime.status import run_status
+from sim_serverless_sweep.runtime.submit import Submission
+
+
+def run_with_progress(
+    submission: Submission,
+    messages: Sequence[ShardMessage],
+    results: Path,
+    prefix: str,
+    *,
+    workers: int | None,
+    force: bool,
+    quiet: bool,
+) -> dict[str, Any]:
+    """Run the messages with a progress bar; return the run's JSON summary."""
+    console = Console(stderr=True, quiet=quiet)
+    manifest = submission.manifest
+    worker_count = workers or default_workers()
+    total_points = sum(len(m.point_range) for m in messages)
+    console.print(
+        f"[bold]{manifest.run_id}[/] ({manifest.run_date}): {manifest.points} points, "
+        f"{manifest.shard_count} shards; running {len(messages)} shard(s) on "
+        f"{worker_count} worker(s)"
+        + (
+            f", {len(submission.already_succeeded)} already done"
+            if submission.already_succeeded
+            else ""
+        )
+    )
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        shards_task = progress.add_task("shards", total=len(messages))
+        points_task = progress.add_task("points", total=total_points)
+
+        def on_event(event: ShardEvent) -> None:
+            if event.delivery is Delivery.RETRY:
+                progress.console.print(
+                    f"shard {event.shard_id}: attempt {event.attempt} "
+                    f"failed ({event.error}); retrying"
+                )
+                return
+            progress.advance(shards_task)
+            progress.advance(points_task, event.points)
+            if event.delivery is Delivery.FAILED:
+                progress.console.print(
+                    f"[red]shard {event.shard_id}: failed after "
+                    f"{event.attempt} attempt(s): {event.error}[/]"
+                )
+
+        run_messages(
+            messages, results, prefix, workers=worker_count, force=force, on_event=on_event
+        )
+
+    status = run_status(FilesystemStore(results), prefix, manifest.run_id)
+    assert status is not None  # the manifest was written by submit
+    data_path = results / dataset_root(prefix, "shard_metrics")
+    summary: dict[str, Any] = {
+        "run_id": manifest.run_id,
+        "run_date": manifest.run_date.isoformat(),
+        "points": manifest.points,
+        "shards": manifest.shard_count,
+        "succeeded": len(status.succeeded),
+        "failed": len(status.failed),
+        "pending": len(status.pending),
+        "failed_shard_ids": status.failed,
+        "results_path": str((results / prefix).resolve()) if prefix else str(results.resolve()),
+    }
+    table = Table(title=f"run {manifest.run_id}", show_header=False)
+    for key in (
+        "run_date",
+        "points",
+        "shards",
+        "succeeded",
+        "failed",
+        "pending",
+        "failed_shard_ids",
+        "results_path",
+    ):
+        table.add_row(key, str(summary[key]))
+    console.print(table)
+    console.print(
+        f'query it: sweep query "SELECT count(*) FROM shard_metrics WHERE run_id = '
+        f"'{manifest.run_id}'\" --results {results}"
+        + ("" if data_path.exists() else "  (no data files yet)")
+    )
+    return summary

@@ -1,0 +1,185 @@
+"""Shard execution: the one worker code path, shared by the local pool and Lambda.
+
+Writes are idempotent: deterministic keys and bytes, data files first and the
+success outcome last, so a retry or a duplicate delivery overwrites, never adds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from sim_serverless_sweep import __version__
+from sim_serverless_sweep.core.keys import (
+    DATA_DATASETS,
+    DataDataset,
+    OutcomeStatus,
+    data_key,
+    outcome_key,
+    shard_data_prefix,
+)
+from sim_serverless_sweep.core.messages import ShardMessage
+from sim_serverless_sweep.core.schemas import SHARD_OUTCOMES_SCHEMA
+from sim_serverless_sweep.core.sharding import Plan, point_seed
+from sim_serverless_sweep.runtime.encode import PointKeys, concat, parquet_bytes, with_keys
+from sim_serverless_sweep.runtime.ports import ObjectStore
+from sim_serverless_sweep.sim import resolve_params, simulate
+
+Clock = Callable[[], dt.datetime]
+MAX_ERROR_MESSAGE = 2_000
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class InjectedFailure(RuntimeError):
+    """Raised for shards listed in failure_injection_shards, on every attempt."""
+
+
+class Delivery(enum.Enum):
+    """What became of one delivery of a shard message."""
+
+    SUCCEEDED = "succeeded"
+    ALREADY_DONE = "already_done"
+    RETRY = "retry"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryResult:
+    delivery: Delivery
+    error: BaseException | None = None
+
+
+def run_shard(
+    message: ShardMessage,
+    store: ObjectStore,
+    prefix: str,
+    attempt: int,
+    *,
+    clock: Clock = utc_now,
+    force: bool = False,
+) -> Delivery:
+    """Simulate every point of a shard and store its four datasets.
+
+    Returns ALREADY_DONE without work when the success outcome exists (unless force).
+    """
+    success_key = outcome_key(prefix, message.run_date, message.run_id, "success", message.shard_id)
+    if not force and store.exists(success_key):
+        return Delivery.ALREADY_DONE
+    started = clock()
+    request = message.request
+    if message.shard_id in request.failure_injection_shards:
+        raise InjectedFailure(f"shard {message.shard_id} is listed in failure_injection_shards")
+    plan = Plan.from_request(request)
+    for point_index in message.point_range:
+        point = plan.point(point_index)
+        params = resolve_params(point)
+        per_dataset: dict[DataDataset, list[pa.Table]] = {d: [] for d in DATA_DATASETS}
+        for replicate in range(request.replications):
+            result = simulate(point, point_seed(request.seed, point_index, replicate))
+            keys = PointKeys(message.run_id, message.shard_id, point_index, replicate, params)
+            per_dataset["shard_metrics"].append(with_keys("shard_metrics", result.metrics, keys))
+            per_dataset["trip_data"].append(with_keys("trip_data", result.trips, keys))
+            per_dataset["snapshot_counts"].append(
+                with_keys("snapshot_counts", result.snapshots, keys)
+            )
+        for dataset, tables in per_dataset.items():
+            key = data_key(
+                prefix, dataset, message.run_date, message.run_id, message.shard_id, point_index
+            )
+            store.put(key, parquet_bytes(concat(tables)))
+    store.put(success_key, outcome_bytes(message, "success", attempt, started, clock()))
+    # A failure recorded by an earlier run of this shard is stale now.
+    store.delete(outcome_key(prefix, message.run_date, message.run_id, "failure", message.shard_id))
+    return Delivery.SUCCEEDED
+
+
+def record_failure(
+    message: ShardMessage,
+    store: ObjectStore,
+    prefix: str,
+    attempts: int,
+    error: BaseException,
+    *,
+    started: dt.datetime | None = None,
+    clock: Clock = utc_now,
+) -> bool:
+    """Record a shard's permanent failure exactly once; False if it was already recorded.
+
+    Data files a crashed attempt left behind are removed first, so a failed shard
+    never has data files.
+    """
+    if store.exists(
+        outcome_key(prefix, message.run_date, message.run_id, "success", message.shard_id)
+    ):
+        return False  # a concurrent duplicate delivery succeeded: nothing failed
+    for dataset in DATA_DATASETS:
+        folder = shard_data_prefix(
+            prefix, dataset, message.run_date, message.run_id, message.shard_id
+        )
+        for key in list(store.list_keys(folder)):
+            store.delete(key)
+    finished = clock()
+    body = outcome_bytes(message, "failure", attempts, started or finished, finished, error)
+    key = outcome_key(prefix, message.run_date, message.run_id, "failure", message.shard_id)
+    return store.put_if_absent(key, body)
+
+
+def deliver(
+    message: ShardMessage,
+    store: ObjectStore,
+    prefix: str,
+    attempt: int,
+    max_attempts: int,
+    *,
+    clock: Clock = utc_now,
+    force: bool = False,
+) -> DeliveryResult:
+    """Handle one delivery: run the shard; on the last attempt record the failure.
+
+    The caller maps RETRY/FAILED to its transport (re-queue, batch item failure).
+    """
+    started = clock()
+    try:
+        return DeliveryResult(run_shard(message, store, prefix, attempt, clock=clock, force=force))
+    except Exception as exc:  # any shard error is data: retried, then recorded
+        if attempt >= max_attempts:
+            record_failure(message, store, prefix, attempt, exc, started=started, clock=clock)
+            return DeliveryResult(Delivery.FAILED, exc)
+        return DeliveryResult(Delivery.RETRY, exc)
+
+
+def outcome_bytes(
+    message: ShardMessage,
+    status: OutcomeStatus,
+    attempts: int,
+    started: dt.datetime,
+    finished: dt.datetime,
+    error: BaseException | None = None,
+) -> bytes:
+    """One-row shard_outcomes Parquet file."""
+    span = message.point_range
+    row = {
+        "run_id": message.run_id,
+        "shard_id": message.shard_id,
+        "status": status,
+        "attempts": attempts,
+        "points": len(span),
+        "first_point_index": span.start,
+        "last_point_index": span.stop - 1,
+        "replications": message.request.replications,
+        "started_at": started,
+        "finished_at": finished,
+        "duration_s": (finished - started).total_seconds(),
+        "error_type": type(error).__name__ if error is not None else None,
+        "error_message": str(error)[:MAX_ERROR_MESSAGE] if error is not None else None,
+        "code_version": __version__,
+    }
+    table = pa.Table.from_pylist([row], schema=SHARD_OUTCOMES_SCHEMA)
+    return parquet_bytes(table)

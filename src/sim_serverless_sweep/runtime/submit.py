@@ -1,0 +1,95 @@
+"""Submit use case: validate -> plan -> manifest (conditional create) -> enqueue."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from sim_serverless_sweep import __version__
+from sim_serverless_sweep.core.contract import SweepRequest
+from sim_serverless_sweep.core.keys import manifest_key
+from sim_serverless_sweep.core.messages import RunManifest, ShardMessage
+from sim_serverless_sweep.core.sharding import Plan
+from sim_serverless_sweep.runtime.ports import ObjectStore, ShardQueue
+from sim_serverless_sweep.runtime.shard import Clock, utc_now
+from sim_serverless_sweep.runtime.status import outcome_sets
+
+
+class RunConflict(Exception):
+    """The run_id exists with a different request."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(
+            f"run_id: {run_id!r} already exists with a different request; "
+            "choose a new run_id or resubmit the identical request to resume"
+        )
+        self.run_id = run_id
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """What submit did: the run's manifest and which shards it enqueued."""
+
+    manifest: RunManifest
+    created: bool
+    dispatched: list[int] = field(default_factory=list)
+    already_succeeded: list[int] = field(default_factory=list)
+
+
+def load_manifest(store: ObjectStore, prefix: str, run_id: str) -> RunManifest | None:
+    data = store.get(manifest_key(prefix, run_id))
+    return RunManifest.from_bytes(data) if data is not None else None
+
+
+def accept(
+    request: SweepRequest, store: ObjectStore, prefix: str, clock: Clock = utc_now
+) -> tuple[RunManifest, bool]:
+    """Record the run (first time) or load it (resubmit); RunConflict if it differs."""
+    manifest = RunManifest.create(request, clock(), __version__)
+    if store.put_if_absent(manifest_key(prefix, request.run_id), manifest.to_bytes()):
+        return manifest, True
+    existing = load_manifest(store, prefix, request.run_id)
+    if existing is None:  # deleted between the two calls; treat as a conflict to be safe
+        raise RunConflict(request.run_id)
+    if existing.request_sha256 != manifest.request_sha256:
+        raise RunConflict(request.run_id)
+    return existing, False
+
+
+def pending_messages(
+    manifest: RunManifest, store: ObjectStore, prefix: str, *, created: bool, force: bool
+) -> tuple[list[ShardMessage], list[int]]:
+    """Messages for shards without a success outcome (all shards if force)."""
+    plan = Plan.from_request(manifest.request)
+    succeeded: set[int] = set()
+    if not created and not force:
+        succeeded, _ = outcome_sets(store, prefix, manifest)
+    messages = [
+        ShardMessage.for_shard(manifest.request, manifest.run_date, plan, shard_id)
+        for shard_id in range(plan.shard_count)
+        if shard_id not in succeeded
+    ]
+    return messages, sorted(succeeded)
+
+
+def submit(
+    request: SweepRequest,
+    store: ObjectStore,
+    queue: ShardQueue,
+    prefix: str,
+    *,
+    clock: Clock = utc_now,
+    force: bool = False,
+) -> Submission:
+    """Accept a validated request and enqueue every shard not yet succeeded.
+
+    Idempotent: the same request again re-dispatches only unfinished shards.
+    """
+    manifest, created = accept(request, store, prefix, clock)
+    messages, done = pending_messages(manifest, store, prefix, created=created, force=force)
+    queue.send(messages)
+    return Submission(manifest, created, [m.shard_id for m in messages], done)
+
+
+def run_date_today(clock: Clock = utc_now) -> dt.date:
+    return clock().astimezone(dt.UTC).date()
