@@ -1,0 +1,359 @@
+"""Parameter registry of the ride-hailing model.
+
+Every model parameter is declared once here; the sweep contract validates request
+dimensions against this registry, so any parameter can be swept.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal, cast
+
+ParamKind = Literal["int", "float"]
+ParamValue = int | float
+
+
+class ParameterError(ValueError):
+    """A parameter name or value the model does not accept.
+
+    ``problems`` lists one message per offending parameter, each naming the
+    parameter, the value and the rule.
+    """
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True, slots=True)
+class ParamSpec:
+    """One model parameter: type, default, inclusive valid range, unit, meaning."""
+
+    name: str
+    kind: ParamKind
+    default: ParamValue
+    minimum: ParamValue
+    maximum: ParamValue
+    unit: str
+    description: str
+
+    def check(self, value: object) -> str | None:
+        """Return why ``value`` is not acceptable, or None if it is.
+
+        >>> PARAMETERS["num_drivers"].check(10.5)
+        'num_drivers: 10.5 is not an integer'
+        """
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"{self.name}: {value!r} is not a number ({self.kind} expected)"
+        if self.kind == "int" and not isinstance(value, int):
+            return f"{self.name}: {value!r} is not an integer"
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"{self.name}: {value!r} is not a finite number"
+        if not self.minimum <= value <= self.maximum:
+            return (
+                f"{self.name}: {value!r} is outside the allowed range "
+                f"[{self.minimum}, {self.maximum}] {self.unit}"
+            )
+        return None
+
+
+def _p(
+    name: str,
+    kind: ParamKind,
+    default: ParamValue,
+    minimum: ParamValue,
+    maximum: ParamValue,
+    unit: str,
+    description: str,
+) -> ParamSpec:
+    return ParamSpec(name, kind, default, minimum, maximum, unit, description)
+
+
+# Order here is the column order in every output dataset.
+PARAMETERS: dict[str, ParamSpec] = {
+    spec.name: spec
+    for spec in (
+        _p(
+            "commission_rate",
+            "float",
+            0.2,
+            0.0,
+            0.9,
+            "share of fare",
+            "Share of each fare the platform keeps; the driver gets the rest.",
+        ),
+        _p(
+            "num_drivers",
+            "int",
+            150,
+            1,
+            20_000,
+            "drivers",
+            "Pool of potential drivers; each decides to be online or offline.",
+        ),
+        _p(
+            "num_riders",
+            "int",
+            650,
+            1,
+            200_000,
+            "riders",
+            "Rider population; each requests trips at request_rate_per_hour.",
+        ),
+        _p(
+            "city_size_km",
+            "float",
+            8.0,
+            1.0,
+            100.0,
+            "km",
+            "Side of the square city.",
+        ),
+        _p(
+            "speed_kmh",
+            "float",
+            25.0,
+            5.0,
+            120.0,
+            "km/h",
+            "Driving speed for pickups and trips.",
+        ),
+        _p(
+            "horizon_min",
+            "int",
+            480,
+            30,
+            10_080,
+            "minutes",
+            "Simulated time including warm-up.",
+        ),
+        _p(
+            "warmup_min",
+            "int",
+            120,
+            0,
+            5_000,
+            "minutes",
+            "Initial period excluded from metrics; must be below horizon_min.",
+        ),
+        _p(
+            "request_rate_per_hour",
+            "float",
+            0.2,
+            0.0,
+            10.0,
+            "requests/rider/hour",
+            "Request rate of a rider without an open request, at reference_fare and zero wait.",
+        ),
+        _p(
+            "price_elasticity",
+            "float",
+            0.5,
+            0.0,
+            5.0,
+            "-",
+            "Elasticity of the request rate to the expected fare: (fare/reference_fare)^-e.",
+        ),
+        _p(
+            "wait_elasticity",
+            "float",
+            0.3,
+            0.0,
+            5.0,
+            "-",
+            "Elasticity to the recent mean wait: (1 + wait/reference_wait_min)^-e.",
+        ),
+        _p(
+            "patience_mean_min",
+            "float",
+            8.0,
+            0.5,
+            120.0,
+            "minutes",
+            "Mean (exponential) time an unmatched rider waits before cancelling.",
+        ),
+        _p(
+            "base_fare",
+            "float",
+            2.5,
+            0.0,
+            100.0,
+            "currency",
+            "Fixed part of every fare.",
+        ),
+        _p(
+            "per_km_fare",
+            "float",
+            1.2,
+            0.0,
+            50.0,
+            "currency/km",
+            "Distance part of the fare (origin to destination).",
+        ),
+        _p(
+            "per_min_fare",
+            "float",
+            0.25,
+            0.0,
+            10.0,
+            "currency/minute",
+            "Time part of the fare (trip minutes).",
+        ),
+        _p(
+            "operating_cost_per_km",
+            "float",
+            0.25,
+            0.0,
+            10.0,
+            "currency/km",
+            "Driver cost per km driven (pickup and trip).",
+        ),
+        _p(
+            "reservation_wage_mean",
+            "float",
+            24.0,
+            0.0,
+            500.0,
+            "currency/hour",
+            "Mean net hourly earnings a driver needs to be online.",
+        ),
+        _p(
+            "reservation_wage_spread",
+            "float",
+            10.0,
+            0.0,
+            500.0,
+            "currency/hour",
+            "Standard deviation of the (lognormal) wages across drivers; 0 = one common wage.",
+        ),
+        _p(
+            "max_pickup_km",
+            "float",
+            4.0,
+            0.1,
+            200.0,
+            "km",
+            "Longest pickup distance the matcher accepts.",
+        ),
+        _p(
+            "reference_fare",
+            "float",
+            10.0,
+            0.01,
+            1000.0,
+            "currency",
+            "Expected fare at which price neither raises nor lowers the request rate.",
+        ),
+        _p(
+            "reference_wait_min",
+            "float",
+            5.0,
+            0.1,
+            120.0,
+            "minutes",
+            "Wait scale of the demand response to waiting.",
+        ),
+        _p(
+            "earnings_memory_min",
+            "float",
+            30.0,
+            1.0,
+            1440.0,
+            "minutes",
+            "Time constant of the recent earnings (and wait) that drivers (riders) react to.",
+        ),
+        _p(
+            "supply_response_per_min",
+            "float",
+            0.03,
+            0.0,
+            1.0,
+            "1/minute",
+            "Rate at which drivers review being online; hazard = rate x relative earnings gap.",
+        ),
+    )
+}
+
+
+def resolve_params(overrides: Mapping[str, object]) -> dict[str, ParamValue]:
+    """Defaults overlaid with ``overrides``, every value checked.
+
+    Raises ParameterError naming each unknown parameter or bad value.
+
+    >>> resolve_params({"num_drivers": 50})["num_drivers"]
+    50
+    """
+    problems: list[str] = []
+    for name, value in overrides.items():
+        spec = PARAMETERS.get(name)
+        if spec is None:
+            problems.append(f"{name}: unknown parameter (known: {', '.join(PARAMETERS)})")
+            continue
+        problem = spec.check(value)
+        if problem:
+            problems.append(problem)
+    if problems:
+        raise ParameterError(problems)
+    resolved: dict[str, ParamValue] = {}
+    for name, spec in PARAMETERS.items():
+        # Checked above to be an int or float; normalise to the declared kind so 0 and 0.0
+        # give the same run and the same columns.
+        value = cast(ParamValue, overrides.get(name, spec.default))
+        resolved[name] = float(value) if spec.kind == "float" else int(value)
+    if resolved["warmup_min"] >= resolved["horizon_min"]:
+        raise ParameterError(
+            [
+                f"warmup_min: {resolved['warmup_min']} must be below horizon_min "
+                f"({resolved['horizon_min']})"
+            ]
+        )
+    demand = expected_candidate_requests(resolved)
+    if demand > MAX_EXPECTED_REQUESTS:
+        raise ParameterError(
+            [
+                f"num_riders x request_rate_per_hour x horizon_min: {demand:,.0f} expected "
+                f"requests (after the price response) exceeds the limit of "
+                f"{MAX_EXPECTED_REQUESTS:,} per run"
+            ]
+        )
+    return resolved
+
+
+# Mean distance between two independent uniform points in the unit square,
+# (2 + sqrt(2) + 5 asinh(1)) / 15; scales with the city side.
+MEAN_DISTANCE_UNIT_SQUARE = (2.0 + math.sqrt(2.0) + 5.0 * math.asinh(1.0)) / 15.0
+
+# Price multiplier cap: a near-free ride must not make the request count explode.
+MAX_PRICE_MULTIPLIER = 10.0
+
+# Every request is a row in memory (~150 bytes over its life); this bounds a run to ~1 GB.
+MAX_EXPECTED_REQUESTS = 5_000_000
+
+
+def expected_fare(p: Mapping[str, ParamValue]) -> float:
+    """A-priori mean fare of a uniform origin/destination trip (time part at km/speed)."""
+    mean_km = MEAN_DISTANCE_UNIT_SQUARE * float(p["city_size_km"])
+    km_per_min = float(p["speed_kmh"]) / 60.0
+    return (
+        float(p["base_fare"])
+        + (float(p["per_km_fare"]) + float(p["per_min_fare"]) / km_per_min) * mean_km
+    )
+
+
+def price_multiplier(p: Mapping[str, ParamValue]) -> float:
+    """Request-rate multiplier (expected fare / reference fare)^-price_elasticity, capped."""
+    ratio = max(expected_fare(p), 0.01) / float(p["reference_fare"])
+    return min(MAX_PRICE_MULTIPLIER, math.pow(ratio, -float(p["price_elasticity"])))
+
+
+def expected_candidate_requests(p: Mapping[str, ParamValue]) -> float:
+    """Requests a run would draw if no rider were ever busy and nobody minded waiting."""
+    return (
+        float(p["num_riders"])
+        * float(p["request_rate_per_hour"])
+        / 60.0
+        * float(p["horizon_min"])
+        * price_multiplier(p)
+    )

@@ -1,0 +1,135 @@
+"""Arrow schemas of the three tables a simulation returns.
+
+Units are in the column names or the field metadata; money is decimal(12, 2) so
+fare = commission + driver_pay holds exactly.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+MONEY = pa.decimal128(12, 2)
+
+
+def _f(name: str, type_: pa.DataType, unit: str, doc: str, nullable: bool = False) -> pa.Field:
+    return pa.field(name, type_, nullable=nullable, metadata={"unit": unit, "doc": doc})
+
+
+TRIPS_SCHEMA = pa.schema(
+    [
+        _f("trip_id", pa.int64(), "-", "Request number within the run, from 0 in request order."),
+        _f("rider_id", pa.int64(), "-", "Rider who made the request."),
+        _f("driver_id", pa.int64(), "-", "Matched driver; null if never matched.", True),
+        _f("request_minute", pa.int32(), "minute", "Step the request was made."),
+        _f(
+            "match_minute", pa.int32(), "minute", "Step a driver was assigned; null if never.", True
+        ),
+        _f(
+            "pickup_minute",
+            pa.int32(),
+            "minute",
+            "Step the rider was picked up; null if never.",
+            True,
+        ),
+        _f("dropoff_minute", pa.int32(), "minute", "Step the trip ended; null if never.", True),
+        _f(
+            # Not "status": that name is the hive partition key in the object keys.
+            "trip_status",
+            pa.string(),
+            "-",
+            "completed | cancelled (patience ran out) | in_progress (horizon ended first).",
+        ),
+        _f(
+            "wait_min",
+            pa.float64(),
+            "minutes",
+            "Request to pickup; request to cancellation for cancelled trips.",
+            True,
+        ),
+        _f(
+            "pickup_km",
+            pa.float64(),
+            "km",
+            "Driver to rider distance at match; null if never.",
+            True,
+        ),
+        _f("trip_km", pa.float64(), "km", "Origin to destination distance."),
+        _f("fare", MONEY, "currency", "Paid by the rider; null unless completed.", True),
+        _f("commission", MONEY, "currency", "Kept by the platform; null unless completed.", True),
+        _f("driver_pay", MONEY, "currency", "fare - commission; null unless completed.", True),
+        _f("in_window", pa.bool_(), "-", "Requested inside the measurement window."),
+    ]
+)
+
+SNAPSHOTS_SCHEMA = pa.schema(
+    [
+        _f("minute", pa.int32(), "minute", "Step; counts are taken at the end of the step."),
+        _f("drivers_offline", pa.int32(), "drivers", "Drivers not working."),
+        _f("drivers_idle", pa.int32(), "drivers", "Online drivers without a rider."),
+        _f("drivers_en_route", pa.int32(), "drivers", "Drivers driving to a pickup."),
+        _f("drivers_on_trip", pa.int32(), "drivers", "Drivers carrying a rider."),
+        _f(
+            "riders_waiting",
+            pa.int32(),
+            "riders",
+            "Open requests (matched or not) not yet picked up.",
+        ),
+        _f("riders_riding", pa.int32(), "riders", "Riders in a car."),
+        _f("cumulative_requests", pa.int64(), "requests", "Requests made up to this step."),
+        _f("cumulative_completed", pa.int64(), "trips", "Trips completed up to this step."),
+        _f("cumulative_cancelled", pa.int64(), "requests", "Requests cancelled up to this step."),
+    ]
+)
+
+METRICS_SCHEMA = pa.schema(
+    [
+        _f("window_start_minute", pa.int32(), "minute", "First minute measured (= warmup_min)."),
+        _f("window_end_minute", pa.int32(), "minute", "End of measurement (= horizon_min)."),
+        _f("requests", pa.int64(), "requests", "Requests made in the window."),
+        _f("completed", pa.int64(), "trips", "Window requests completed."),
+        _f("cancelled", pa.int64(), "requests", "Window requests cancelled."),
+        _f(
+            "completion_rate",
+            pa.float64(),
+            "share",
+            "completed / (completed + cancelled); requests still open at the end are left out.",
+            True,
+        ),
+        _f(
+            "wait_mean_min",
+            pa.float64(),
+            "minutes",
+            "Mean request-to-pickup wait, completed trips.",
+            True,
+        ),
+        _f("wait_p50_min", pa.float64(), "minutes", "Median wait, completed trips.", True),
+        _f("wait_p95_min", pa.float64(), "minutes", "95th percentile wait, completed trips.", True),
+        _f("mean_online_drivers", pa.float64(), "drivers", "Mean drivers online per window step."),
+        _f("utilisation", pa.float64(), "share", "On-trip share of online driver time.", True),
+        _f(
+            "driver_net_hourly_earnings",
+            pa.float64(),
+            "currency/hour",
+            "Driver pay minus operating cost per online driver-hour.",
+            True,
+        ),
+        _f("gross_bookings", MONEY, "currency", "Sum of fares, window requests completed."),
+        _f("platform_revenue", MONEY, "currency", "Sum of commissions, window requests completed."),
+        _f(
+            "on_trip_identity_ratio",
+            pa.float64(),
+            "ratio",
+            "Mean on-trip drivers / (drop-offs per window minute x mean trip minutes of those); "
+            "1 if consistent.",
+            True,
+        ),
+        _f(
+            "en_route_identity_ratio",
+            pa.float64(),
+            "ratio",
+            "Mean en-route drivers / (pickups per window minute x mean match-to-pickup minutes); "
+            "1 if consistent.",
+            True,
+        ),
+    ]
+)
