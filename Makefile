@@ -16,14 +16,21 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+DEMO_QUERY := SELECT point_index, commission_rate, num_drivers, num_riders, round(mean_online_drivers, 1) AS online_drivers, round(completion_rate, 3) AS completion_rate, round(wait_mean_min, 2) AS wait_mean_min, platform_revenue FROM shard_metrics WHERE run_id = 'demo-run-001' ORDER BY point_index
+
 demo: $(STAMP)
-	$(BIN)/sweep run examples/demo-run-001.json --results $(RESULTS); \
+	@echo "== sweep run examples/demo-run-001.json (embedded: local files + process pool)"
+	@$(BIN)/sweep run examples/demo-run-001.json --results $(RESULTS); \
 	  code=$$?; if [ $$code -ne 0 ] && [ $$code -ne 3 ]; then exit $$code; fi
 	@echo
-	@echo "Results are under $(RESULTS)/sweeps (Hive-partitioned Parquet). Example query:"
-	@echo '  $(BIN)/sweep query --results $(RESULTS) "SELECT commission_rate, num_drivers, num_riders, completion_rate, wait_mean_min, platform_revenue FROM shard_metrics ORDER BY point_index"'
-	$(BIN)/sweep query --results $(RESULTS) "SELECT point_index, commission_rate, num_drivers, num_riders, round(completion_rate, 3) AS completion_rate, round(wait_mean_min, 2) AS wait_mean_min, platform_revenue FROM shard_metrics WHERE run_id = 'demo-run-001' ORDER BY point_index"
-	$(BIN)/sweep status demo-run-001 --results $(RESULTS)
+	@echo "== Results: Hive-partitioned Parquet under $(RESULTS)/sweeps (shard 1 fails on purpose:"
+	@echo "   the request lists it in failure_injection_shards). Example query:"
+	@echo
+	@echo "   $(BIN)/sweep query --results $(RESULTS) \"$(DEMO_QUERY)\""
+	@echo
+	@$(BIN)/sweep query --results $(RESULTS) "$(DEMO_QUERY)"
+	@echo "== $(BIN)/sweep status demo-run-001 --results $(RESULTS)"
+	@$(BIN)/sweep status demo-run-001 --results $(RESULTS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile

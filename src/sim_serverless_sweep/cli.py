@@ -214,7 +214,9 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"{data['pending']} pending of {data['shard_count']} shards"
         )
         if status.failed:
-            print(f"failed shards: {status.failed}")
+            injected = set(status.manifest.request.failure_injection_shards)
+            notes = [f"{s} (failure-injected)" if s in injected else str(s) for s in status.failed]
+            print(f"failed shards: {', '.join(notes)}")
     return EXIT_OK
 
 

@@ -112,6 +112,8 @@ def run_with_progress(
     console.print(
         f'query it: sweep query "SELECT count(*) FROM shard_metrics WHERE run_id = '
         f"'{manifest.run_id}'\" --results {results}"
-        + ("" if data_path.exists() else "  (no data files yet)")
+        + ("" if data_path.exists() else "  (no data files yet)"),
+        soft_wrap=True,
+        highlight=False,
     )
     return summary
