@@ -1,0 +1,17 @@
+-- Question: how did each run go? Shards and points that succeeded or failed, attempts,
+-- and shard durations (seconds, from the shard outcome records).
+SELECT
+    run_id,
+    count(*) AS shards,
+    count_if(status = 'success') AS succeeded_shards,
+    count_if(status = 'failure') AS failed_shards,
+    CAST(sum(CASE WHEN status = 'success' THEN points ELSE 0 END) AS BIGINT) AS succeeded_points,
+    CAST(sum(CASE WHEN status = 'failure' THEN points ELSE 0 END) AS BIGINT) AS failed_points,
+    max(attempts) AS max_attempts,
+    avg(CASE WHEN status = 'success' THEN duration_s END) AS success_duration_mean_s,
+    max(CASE WHEN status = 'success' THEN duration_s END) AS success_duration_max_s,
+    min(started_at) AS first_started_at,
+    max(finished_at) AS last_finished_at
+FROM shard_outcomes
+GROUP BY run_id
+ORDER BY run_id
