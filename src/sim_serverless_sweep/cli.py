@@ -158,7 +158,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     if relation is None:
         return EXIT_OK
     if args.format == "csv":
-        table = relation.arrow()
+        table = relation.arrow().read_all()
         import pyarrow.csv as pacsv
 
         pacsv.write_csv(table, sys.stdout.buffer)
@@ -300,7 +300,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     from sim_serverless_sweep.analytics.report import build_report
 
     out = Path(args.out) if args.out else Path("reports") / args.run_id
-    path = build_report(Path(args.results), _prefix(args), args.run_id, out)
+    try:
+        path = build_report(Path(args.results), _prefix(args), args.run_id, out)
+    except ValueError as exc:
+        raise UsageError(f"report: {exc}") from None
     print(f"report written to {path}")
     return EXIT_OK
 

@@ -271,3 +271,24 @@ def test_interrupted_run_then_rerun_completes_without_duplicates(tmp_path: Path)
             '{root}/dataset=shard_outcomes/**/*.parquet', hive_partitioning = true)"""
     ).fetchone()
     assert outcome_rows == (12, 12)
+
+
+def test_query_formats_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    results = tmp_path / "results"
+    assert main(["run", str(write_request(tmp_path)), "--results", str(results), "--json"]) == 0
+    capsys.readouterr()
+    sql = "SELECT point_index, num_drivers FROM shard_metrics ORDER BY point_index"
+    assert main(["query", sql, "--results", str(results), "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == '"point_index","num_drivers"' and len(lines) == 7
+    assert main(["query", sql, "--results", str(results), "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["num_drivers"] for r in rows] == [20, 20, 30, 30, 40, 40]
+    assert main(["query", "SELECT nope FROM shard_metrics", "--results", str(results)]) == 2
+    assert "query failed" in capsys.readouterr().err
+    assert (
+        main(["report", "no-such-run", "--results", str(results), "--out", str(tmp_path / "rep")])
+        == 2
+    )
+    assert "no run 'no-such-run'" in capsys.readouterr().err
+    assert not (tmp_path / "rep").exists()
