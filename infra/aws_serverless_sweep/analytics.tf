@@ -1,0 +1,177 @@
+# Athena over the results: one Glue table per dataset, named <athena_table>_<dataset>,
+# each located at s3://<bucket>/<results_prefix>/dataset=<dataset>/.
+#
+# Only run_date is a (projected) partition: run_id, shard_id and point_index are columns
+# inside every file, and a column cannot also be a partition key. Projecting
+# shard_id x point_index would multiply into a partition space too large to enumerate.
+# The folders below run_date=... (run_id=/status=/shard_id=/point_index=) are read as
+# plain subfolders of the partition. (status is a column of shard_outcomes; in the data
+# datasets the folder is always status=success.)
+
+resource "aws_glue_catalog_database" "sweep" {
+  name        = var.athena_database
+  description = "Parameter sweep results (${var.project_name})."
+}
+
+resource "aws_glue_catalog_table" "dataset" {
+  for_each = toset(local.datasets)
+
+  name          = local.athena_tables[each.key]
+  database_name = aws_glue_catalog_database.sweep.name
+  table_type    = "EXTERNAL_TABLE"
+  description   = "Dataset ${each.key}: s3://${var.results_bucket_name}/${local.results_prefix}/dataset=${each.key}/"
+
+  parameters = {
+    EXTERNAL                            = "TRUE"
+    classification                      = "parquet"
+    "projection.enabled"                = "true"
+    "projection.run_date.type"          = "date"
+    "projection.run_date.format"        = "yyyy-MM-dd"
+    "projection.run_date.range"         = "2025-01-01,NOW"
+    "projection.run_date.interval"      = "1"
+    "projection.run_date.interval.unit" = "DAYS"
+    "storage.location.template"         = "s3://${aws_s3_bucket.results.bucket}/${local.results_prefix}/dataset=${each.key}/run_date=$${run_date}/"
+  }
+
+  partition_keys {
+    name    = "run_date"
+    type    = "date"
+    comment = "UTC date the run was submitted (key folder run_date=yyyy-mm-dd)."
+  }
+
+  storage_descriptor {
+    location      = "s3://${aws_s3_bucket.results.bucket}/${local.results_prefix}/dataset=${each.key}/"
+    input_format  = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
+    output_format = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
+
+    ser_de_info {
+      name                  = "parquet"
+      serialization_library = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+      parameters = {
+        "serialization.format" = "1"
+      }
+    }
+
+    dynamic "columns" {
+      for_each = local.glue_columns[each.key]
+
+      content {
+        name    = columns.value.name
+        type    = columns.value.type
+        comment = columns.value.comment
+      }
+    }
+  }
+}
+
+resource "aws_athena_workgroup" "analytics" {
+  name          = "${local.name}-analytics"
+  description   = "Queries over the parameter sweep results."
+  force_destroy = true
+
+  configuration {
+    enforce_workgroup_configuration    = true
+    publish_cloudwatch_metrics_enabled = true
+    bytes_scanned_cutoff_per_query     = var.athena_bytes_scanned_cutoff
+
+    engine_version {
+      selected_engine_version = "Athena engine version 3"
+    }
+
+    result_configuration {
+      output_location = "s3://${aws_s3_bucket.results.bucket}/${local.athena_output_prefix}/"
+
+      encryption_configuration {
+        encryption_option = "SSE_S3"
+      }
+    }
+  }
+}
+
+resource "aws_athena_named_query" "revenue_wait_by_commission" {
+  name        = "${local.name}-revenue-and-wait-by-commission"
+  description = "Platform revenue, bookings, rider wait and completion by commission rate, per run (last 30 days)."
+  workgroup   = aws_athena_workgroup.analytics.id
+  database    = aws_glue_catalog_database.sweep.name
+  query       = <<-SQL
+    SELECT
+      run_id,
+      commission_rate,
+      count(*) AS points,
+      sum(platform_revenue) AS platform_revenue,
+      sum(gross_bookings) AS gross_bookings,
+      avg(wait_mean_min) AS wait_mean_min,
+      avg(wait_p95_min) AS wait_p95_min,
+      avg(completion_rate) AS completion_rate,
+      avg(driver_net_hourly_earnings) AS driver_net_hourly_earnings
+    FROM "${aws_glue_catalog_database.sweep.name}"."${local.athena_tables["shard_metrics"]}"
+    WHERE run_date >= current_date - INTERVAL '30' DAY
+    GROUP BY run_id, commission_rate
+    ORDER BY run_id, commission_rate
+  SQL
+}
+
+resource "aws_athena_named_query" "wait_distribution_by_commission" {
+  name        = "${local.name}-trip-wait-distribution-by-commission"
+  description = "Trip-level wait percentiles and cancellation share by commission rate, per run (measurement window, last 30 days)."
+  workgroup   = aws_athena_workgroup.analytics.id
+  database    = aws_glue_catalog_database.sweep.name
+  query       = <<-SQL
+    SELECT
+      run_id,
+      commission_rate,
+      count(*) AS requests,
+      approx_percentile(wait_min, 0.5) AS wait_p50_min,
+      approx_percentile(wait_min, 0.95) AS wait_p95_min,
+      CAST(count_if(trip_status = 'cancelled') AS DOUBLE) / NULLIF(count(*), 0) AS cancelled_share,
+      sum(commission) AS platform_revenue
+    FROM "${aws_glue_catalog_database.sweep.name}"."${local.athena_tables["trip_data"]}"
+    WHERE run_date >= current_date - INTERVAL '30' DAY
+      AND in_window
+    GROUP BY run_id, commission_rate
+    ORDER BY run_id, commission_rate
+  SQL
+}
+
+resource "aws_athena_named_query" "failures_by_run" {
+  name        = "${local.name}-failures-by-run"
+  description = "Shard outcomes per run: succeeded and failed shards, attempts, error types (last 30 days)."
+  workgroup   = aws_athena_workgroup.analytics.id
+  database    = aws_glue_catalog_database.sweep.name
+  query       = <<-SQL
+    SELECT
+      run_id,
+      count(*) AS shards_with_outcome,
+      count_if(status = 'success') AS succeeded,
+      count_if(status = 'failure') AS failed,
+      max(attempts) AS max_attempts,
+      array_agg(DISTINCT error_type) FILTER (WHERE error_type IS NOT NULL) AS error_types,
+      min(started_at) AS first_started_at,
+      max(finished_at) AS last_finished_at
+    FROM "${aws_glue_catalog_database.sweep.name}"."${local.athena_tables["shard_outcomes"]}"
+    WHERE run_date >= current_date - INTERVAL '30' DAY
+    GROUP BY run_id
+    ORDER BY failed DESC, run_id
+  SQL
+}
+
+resource "aws_athena_named_query" "failed_shards" {
+  name        = "${local.name}-failed-shards"
+  description = "The latest failed shards with their error (last 30 days)."
+  workgroup   = aws_athena_workgroup.analytics.id
+  database    = aws_glue_catalog_database.sweep.name
+  query       = <<-SQL
+    SELECT
+      run_id,
+      shard_id,
+      attempts,
+      error_type,
+      error_message,
+      finished_at
+    FROM "${aws_glue_catalog_database.sweep.name}"."${local.athena_tables["shard_outcomes"]}"
+    WHERE run_date >= current_date - INTERVAL '30' DAY
+      AND status = 'failure'
+    ORDER BY finished_at DESC, run_id, shard_id
+    LIMIT 100
+  SQL
+}
