@@ -47,25 +47,36 @@ def main(argv: list[str] | None = None) -> int:
         request_file = results / "request.json"
         results.mkdir(parents=True, exist_ok=True)
         request_file.write_text(json.dumps(REQUEST))
-        command = [sys.executable, "-m", "sim_serverless_sweep.cli", "run", str(request_file),
-                   "--results", str(results), "--json", "--force"]
+        command = [
+            sys.executable,
+            "-m",
+            "sim_serverless_sweep.cli",
+            "run",
+            str(request_file),
+            "--results",
+            str(results),
+            "--json",
+            "--force",
+        ]
         if args.workers:
             command += ["--workers", str(args.workers)]
         began = time.perf_counter()
         subprocess.run(command, check=True, capture_output=True)
         wall = time.perf_counter() - began
         con = connect(results, "sweeps")
-        (busy,) = con.execute("SELECT sum(duration_s) FROM shard_outcomes WHERE run_id = ?",
-                              [request.run_id]).fetchall()[0]
+        (busy,) = con.execute(
+            "SELECT sum(duration_s) FROM shard_outcomes WHERE run_id = ?", [request.run_id]
+        ).fetchall()[0]
     local = estimate["local"]
     rows = [
         ("shard compute (sum of shard durations)", local["total_cpu_s"], float(busy)),
-        (f"local wall time ({local['workers']} workers, incl. CLI start)", local["wall_s"],
-         wall),
+        (f"local wall time ({local['workers']} workers, incl. CLI start)", local["wall_s"], wall),
     ]
-    print(f"{request.points} points, {estimate['shards']} shards, "
-          f"{estimate['calibration']['cpu_count']} CPU(s); calibration points "
-          f"{estimate['calibration']['points']}")
+    print(
+        f"{request.points} points, {estimate['shards']} shards, "
+        f"{estimate['calibration']['cpu_count']} CPU(s); calibration points "
+        f"{estimate['calibration']['points']}"
+    )
     print(f"{'quantity':58} {'estimate':>9} {'measured':>9} {'ratio':>6}")
     ok = True
     for name, est, measured in rows:
@@ -73,12 +84,16 @@ def main(argv: list[str] | None = None) -> int:
         ok &= 0.5 <= ratio <= 2.0
         print(f"{name:58} {est:8.2f}s {measured:8.2f}s {ratio:6.2f}")
     aws = estimate["aws"]
-    print(f"AWS (estimate only): {aws['lambda_gb_s']:.1f} GB-s ${aws['lambda_cost_usd']:.4f}, "
-          f"{aws['sqs_requests']} SQS requests, {aws['s3_puts']} S3 PUTs, "
-          f"{aws['stored_bytes'] / 1e6:.1f} MB stored, total ${aws['total_cost_usd']:.4f}")
+    print(
+        f"AWS (estimate only): {aws['lambda_gb_s']:.1f} GB-s ${aws['lambda_cost_usd']:.4f}, "
+        f"{aws['sqs_requests']} SQS requests, {aws['s3_puts']} S3 PUTs, "
+        f"{aws['stored_bytes'] / 1e6:.1f} MB stored, total ${aws['total_cost_usd']:.4f}"
+    )
     load = os.getloadavg()[0]
-    print(f"load average (1 min) at the end: {load:.2f} on {os.cpu_count()} CPU(s); the "
-          "estimate assumes idle CPUs")
+    print(
+        f"load average (1 min) at the end: {load:.2f} on {os.cpu_count()} CPU(s); the "
+        "estimate assumes idle CPUs"
+    )
     print("within 2x" if ok else "OUTSIDE 2x")
     return 0 if ok else 1
 

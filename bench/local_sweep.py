@@ -39,9 +39,20 @@ def run_cli(request_path: Path, workers: int) -> float:
     with tempfile.TemporaryDirectory() as results:
         began = time.perf_counter()
         subprocess.run(
-            [sys.executable, "-m", "sim_serverless_sweep.cli", "run", str(request_path),
-             "--results", results, "--workers", str(workers), "--json"],
-            check=True, stdout=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "sim_serverless_sweep.cli",
+                "run",
+                str(request_path),
+                "--results",
+                results,
+                "--workers",
+                str(workers),
+                "--json",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
         )
         return time.perf_counter() - began
 
@@ -68,17 +79,28 @@ def main() -> None:
             sims.append(pure_simulation_seconds())
             for workers in (1, 2):
                 walls[workers].append(run_cli(request_path, workers))
-    one, two, sim = (statistics.median(walls[1]), statistics.median(walls[2]),
-                     statistics.median(sims))
+    one, two, sim = (
+        statistics.median(walls[1]),
+        statistics.median(walls[2]),
+        statistics.median(sims),
+    )
     print(f"64-point sweep, 16 shards, medians of {args.repeats} runs")
     print(f"  pure simulate() in process : {sim:7.2f} s")
-    print(f"  sweep run --workers 1      : {one:7.2f} s   (runs: "
-          + ", ".join(f"{w:.2f}" for w in walls[1]) + ")")
-    print(f"  sweep run --workers 2      : {two:7.2f} s   (runs: "
-          + ", ".join(f"{w:.2f}" for w in walls[2]) + ")")
+    print(
+        f"  sweep run --workers 1      : {one:7.2f} s   (runs: "
+        + ", ".join(f"{w:.2f}" for w in walls[1])
+        + ")"
+    )
+    print(
+        f"  sweep run --workers 2      : {two:7.2f} s   (runs: "
+        + ", ".join(f"{w:.2f}" for w in walls[2])
+        + ")"
+    )
     print(f"  speed-up 2 vs 1 workers    : {one / two:7.2f} x   (target >= 1.8)")
-    print(f"  non-simulation overhead    : {100 * (1 - sim / one):6.1f} %  (target <= 10%;"
-          " includes interpreter and pool start-up)")
+    print(
+        f"  non-simulation overhead    : {100 * (1 - sim / one):6.1f} %  (target <= 10%;"
+        " includes interpreter and pool start-up)"
+    )
 
 
 if __name__ == "__main__":

@@ -41,8 +41,9 @@ REPLICATED_REQUEST = {
 
 
 def _run(request_path: Path, results: Path) -> None:
-    code = sweep_main(["run", str(request_path), "--results", str(results), "--workers", "2",
-                       "--json"])
+    code = sweep_main(
+        ["run", str(request_path), "--results", str(results), "--workers", "2", "--json"]
+    )
     assert code == 0
 
 
@@ -88,8 +89,13 @@ class _Pipe:
         self.next_id = 0
         self.events: list[dict[str, Any]] = []
 
-    def call(self, method: str, params: dict[str, Any] | None = None,
-             session: str | None = None, timeout: float = 30.0) -> dict[str, Any]:
+    def call(
+        self,
+        method: str,
+        params: dict[str, Any] | None = None,
+        session: str | None = None,
+        timeout: float = 30.0,
+    ) -> dict[str, Any]:
         self.next_id += 1
         message: dict[str, Any] = {"id": self.next_id, "method": method, "params": params or {}}
         if session:
@@ -129,8 +135,11 @@ class _Pipe:
 
 
 def chromium_binary() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which(
-        "google-chrome")
+    return (
+        shutil.which("chromium")
+        or shutil.which("chromium-browser")
+        or shutil.which("google-chrome")
+    )
 
 
 def check_page(html_path: Path, user_data: Path) -> dict[str, Any]:
@@ -147,10 +156,20 @@ def check_page(html_path: Path, user_data: Path) -> dict[str, Any]:
         os.dup2(write_end, 4, inheritable=True)
 
     process = subprocess.Popen(
-        [binary, "--headless", "--no-sandbox", "--disable-gpu",
-         "--disable-background-networking", "--no-first-run", "--remote-debugging-pipe",
-         f"--user-data-dir={user_data}", "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=wire,
+        [
+            binary,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--no-first-run",
+            "--remote-debugging-pipe",
+            f"--user-data-dir={user_data}",
+            "about:blank",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=wire,
         close_fds=False,
     )
     os.close(to_chrome_r)
@@ -159,24 +178,31 @@ def check_page(html_path: Path, user_data: Path) -> dict[str, Any]:
     try:
         target = pipe.call("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = pipe.call("Target.attachToTarget", {"targetId": target, "flatten": True})[
-            "sessionId"]
+            "sessionId"
+        ]
         for domain in ("Page", "Runtime", "Log"):
             pipe.call(f"{domain}.enable", session=session)
         pipe.call("Page.navigate", {"url": html_path.resolve().as_uri()}, session=session)
         pipe.wait_event("Page.loadEventFired")
-        images = pipe.call("Runtime.evaluate", {
-            "expression": "JSON.stringify(Array.from(document.images).map(i => "
-                          "({alt: i.alt, complete: i.complete, width: i.naturalWidth})))",
-            "returnByValue": True}, session=session)["result"]["value"]
-        title = pipe.call("Runtime.evaluate", {"expression": "document.title",
-                                               "returnByValue": True},
-                          session=session)["result"]["value"]
+        images = pipe.call(
+            "Runtime.evaluate",
+            {
+                "expression": "JSON.stringify(Array.from(document.images).map(i => "
+                "({alt: i.alt, complete: i.complete, width: i.naturalWidth})))",
+                "returnByValue": True,
+            },
+            session=session,
+        )["result"]["value"]
+        title = pipe.call(
+            "Runtime.evaluate",
+            {"expression": "document.title", "returnByValue": True},
+            session=session,
+        )["result"]["value"]
         pipe.call("Runtime.evaluate", {"expression": "1"}, session=session)  # flush events
         errors = []
         for event in pipe.events:
             method, params = event.get("method"), event.get("params", {})
-            if method == "Runtime.consoleAPICalled" and params.get("type") in ("error",
-                                                                                "assert"):
+            if method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
                 errors.append(str(params.get("args")))
             elif method == "Runtime.exceptionThrown":
                 errors.append(str(params.get("exceptionDetails")))
@@ -196,8 +222,7 @@ def check_page(html_path: Path, user_data: Path) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def open_in_chromium(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path], dict[str,
-                                                                                     Any]]:
+def open_in_chromium(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path], dict[str, Any]]:
     if chromium_binary() is None:
         pytest.fail("headless Chromium is required: apt-get install -y chromium")
 

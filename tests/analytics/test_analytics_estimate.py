@@ -24,19 +24,43 @@ from sim_serverless_sweep.core.sharding import Plan
 from sim_serverless_sweep.sim import resolve_params
 
 # 4 points, all with the default proxy except num_riders; shard 1 (points 2-3) injected.
-REQUEST = parse_request(json.dumps({
-    "run_id": "est", "dimensions": {"num_riders": [1000, 1000 + 1, 1000 + 2, 1000 + 3]},
-    "shard_count": 2, "seed": 1, "replications": 2, "failure_injection_shards": [1]}))
-AWS = AwsAssumptions(lambda_memory_mb=1024, lambda_init_s=1.0, s3_put_latency_s=0.0,
-                     lambda_concurrency=10, price_gb_s=0.00001, price_lambda_request=0.0,
-                     price_sqs_request=1e-6, price_s3_put=1e-3, price_s3_gb_month=1.0)
+REQUEST = parse_request(
+    json.dumps(
+        {
+            "run_id": "est",
+            "dimensions": {"num_riders": [1000, 1000 + 1, 1000 + 2, 1000 + 3]},
+            "shard_count": 2,
+            "seed": 1,
+            "replications": 2,
+            "failure_injection_shards": [1],
+        }
+    )
+)
+AWS = AwsAssumptions(
+    lambda_memory_mb=1024,
+    lambda_init_s=1.0,
+    s3_put_latency_s=0.0,
+    lambda_concurrency=10,
+    price_gb_s=0.00001,
+    price_lambda_request=0.0,
+    price_sqs_request=1e-6,
+    price_s3_put=1e-3,
+    price_s3_gb_month=1.0,
+)
 
 
 def fixed_calibration() -> Calibration:
     proxy = cost_proxy(resolve_params({"num_riders": 1000}))
     # 0.5 s of simulation and 0.1 s of encoding per `proxy` units; 1000 bytes per simulation
-    return Calibration(points=[0], proxies=[proxy], sim_seconds=[0.5], encode_seconds=[0.1],
-                       stored_bytes=[1000], worker_start_s=0.25, cpu_count=2)
+    return Calibration(
+        points=[0],
+        proxies=[proxy],
+        sim_seconds=[0.5],
+        encode_seconds=[0.1],
+        stored_bytes=[1000],
+        worker_start_s=0.25,
+        cpu_count=2,
+    )
 
 
 def test_arithmetic_on_a_fixed_calibration() -> None:
@@ -62,13 +86,22 @@ def test_arithmetic_on_a_fixed_calibration() -> None:
     assert aws["stored_bytes"] == int(stored)
     assert aws["storage_cost_usd_per_month"] == pytest.approx(stored / 1024**3)
     assert aws["total_cost_usd"] == pytest.approx(
-        aws["lambda_cost_usd"] + aws["sqs_requests"] * 1e-6 + aws["s3_puts"] * 1e-3)
+        aws["lambda_cost_usd"] + aws["sqs_requests"] * 1e-6 + aws["s3_puts"] * 1e-3
+    )
     assert aws["prices_as_of"] and "us-east-1" in aws["region"]
 
 
 def test_more_workers_than_cpus_do_not_speed_up() -> None:
-    request = parse_request(json.dumps({"run_id": "w", "dimensions": {
-        "num_drivers": list(range(10, 90, 10))}, "shard_count": 8, "seed": 1}))
+    request = parse_request(
+        json.dumps(
+            {
+                "run_id": "w",
+                "dimensions": {"num_drivers": list(range(10, 90, 10))},
+                "shard_count": 8,
+                "seed": 1,
+            }
+        )
+    )
     calibration = fixed_calibration()
     two = estimate_from_calibration(request, calibration, workers=2, aws=AWS)["local"]
     eight = estimate_from_calibration(request, calibration, workers=8, aws=AWS)["local"]
@@ -79,8 +112,7 @@ def test_more_workers_than_cpus_do_not_speed_up() -> None:
 
 
 def test_calibration_points_span_the_cost_range() -> None:
-    plan = Plan.build({"num_riders": [4000, 100, 1000], "horizon_min": [600, 180]},
-                      shard_count=1)
+    plan = Plan.build({"num_riders": [4000, 100, 1000], "horizon_min": [600, 180]}, shard_count=1)
     picks = calibration_points(plan, sample=3)
     proxies = sorted(cost_proxy(resolve_params(plan.point(i))) for i in range(plan.points))
     chosen = [cost_proxy(resolve_params(plan.point(i))) for i in picks]
@@ -89,9 +121,16 @@ def test_calibration_points_span_the_cost_range() -> None:
 
 
 def test_live_estimate_and_printout() -> None:
-    request = parse_request(json.dumps({"run_id": "live", "dimensions": {
-        "num_drivers": [20, 40], "horizon_min": [60], "warmup_min": [10]},
-        "shard_count": 2, "seed": 3}))
+    request = parse_request(
+        json.dumps(
+            {
+                "run_id": "live",
+                "dimensions": {"num_drivers": [20, 40], "horizon_min": [60], "warmup_min": [10]},
+                "shard_count": 2,
+                "seed": 3,
+            }
+        )
+    )
     est = estimate_request(request, workers=1)
     assert est["calibration"]["points"] == [0, 1]
     assert all(0 < s < 5 for s in est["calibration"]["sim_seconds"])
@@ -106,9 +145,16 @@ def test_live_estimate_and_printout() -> None:
 
 def test_sweep_plan_estimate_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "r.json"
-    path.write_text(json.dumps({"run_id": "cli", "dimensions": {
-        "num_drivers": [20], "horizon_min": [60], "warmup_min": [10]},
-        "shard_count": 1, "seed": 3}))
+    path.write_text(
+        json.dumps(
+            {
+                "run_id": "cli",
+                "dimensions": {"num_drivers": [20], "horizon_min": [60], "warmup_min": [10]},
+                "shard_count": 1,
+                "seed": 3,
+            }
+        )
+    )
     assert sweep_main(["plan", str(path), "--estimate", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["estimate"]["simulations"] == 1

@@ -67,9 +67,14 @@ def group(rows: Rows, *keys: str) -> dict[tuple[Any, ...], Rows]:
 
 def test_the_pack_has_the_questions_of_the_issue() -> None:
     names = {q.name for q in QUERIES}
-    assert {"revenue_wait_by_commission.sql", "best_commission_per_fleet.sql",
-            "driver_earnings_vs_wage.sql", "failed_shards.sql", "snapshot_timeseries.sql",
-            "point_summary.sql"} <= names
+    assert {
+        "revenue_wait_by_commission.sql",
+        "best_commission_per_fleet.sql",
+        "driver_earnings_vs_wage.sql",
+        "failed_shards.sql",
+        "snapshot_timeseries.sql",
+        "point_summary.sql",
+    } <= names
     for query in QUERIES:
         assert query.read_text().startswith("--"), f"{query.name} must say what it answers"
 
@@ -79,19 +84,22 @@ def test_query_is_portable_trino(query: Path) -> None:
     assert trino_problems(query.read_text(), table_schemas()) == []
 
 
-@pytest.mark.parametrize("sql, problem", [
-    ("SELECT a::int FROM shard_metrics", "'::'"),
-    ("SELECT run_id, count(*) FROM shard_metrics GROUP BY ALL", "GROUP BY ALL"),
-    ("SELECT * EXCLUDE (run_id) FROM shard_metrics", "EXCLUDE"),
-    ("SELECT run_id FROM shard_outcomes WHERE error_message ILIKE '%x%'", "ILIKE"),
-    ("SELECT run_id FROM shard_metrics LIMIT 3 OFFSET 2", "Trino would write 'OFFSET'"),
-    ("SELECT INTERVAL '3 days'", "non-Trino spelling"),
-    ("SELECT list_sum(x) FROM t", "list_sum"),
-    ("SELECT run_id FROM shard_metrics QUALIFY row_number() OVER () = 1", "not valid Trino"),
-    ("SELECT `run_id` FROM shard_metrics", "not valid Trino"),
-    ("SELECT wait_p95_min AS w FROM shard_metrics WHERE w > 1", "does not resolve"),
-    ("SELECT wait_p59_min FROM shard_metrics", "does not resolve"),
-])
+@pytest.mark.parametrize(
+    "sql, problem",
+    [
+        ("SELECT a::int FROM shard_metrics", "'::'"),
+        ("SELECT run_id, count(*) FROM shard_metrics GROUP BY ALL", "GROUP BY ALL"),
+        ("SELECT * EXCLUDE (run_id) FROM shard_metrics", "EXCLUDE"),
+        ("SELECT run_id FROM shard_outcomes WHERE error_message ILIKE '%x%'", "ILIKE"),
+        ("SELECT run_id FROM shard_metrics LIMIT 3 OFFSET 2", "Trino would write 'OFFSET'"),
+        ("SELECT INTERVAL '3 days'", "non-Trino spelling"),
+        ("SELECT list_sum(x) FROM t", "list_sum"),
+        ("SELECT run_id FROM shard_metrics QUALIFY row_number() OVER () = 1", "not valid Trino"),
+        ("SELECT `run_id` FROM shard_metrics", "not valid Trino"),
+        ("SELECT wait_p95_min AS w FROM shard_metrics WHERE w > 1", "does not resolve"),
+        ("SELECT wait_p59_min FROM shard_metrics", "does not resolve"),
+    ],
+)
 def test_checker_rejects_duckdb_only_sql(sql: str, problem: str) -> None:
     problems = trino_problems(sql, table_schemas())
     assert problems and any(problem in p for p in problems), problems
@@ -99,19 +107,29 @@ def test_checker_rejects_duckdb_only_sql(sql: str, problem: str) -> None:
 
 def test_point_summary_file_is_the_generated_view() -> None:
     assert (ROOT / "queries" / "point_summary.sql").read_text() == point_summary_sql()
-    metric_columns = {f.name for f in METRICS_SCHEMA} - {"window_start_minute",
-                                                         "window_end_minute"}
+    metric_columns = {f.name for f in METRICS_SCHEMA} - {"window_start_minute", "window_end_minute"}
     assert set(SUMMARY_METRICS) == metric_columns
 
 
-def test_sweep_query_runs_a_pack_file(demo_results: Path,
-                                      capsys: pytest.CaptureFixture[str]) -> None:
-    code = sweep_main(["query", "--file", str(ROOT / "queries" / "failed_shards.sql"),
-                       "--results", str(demo_results), "--format", "json"])
+def test_sweep_query_runs_a_pack_file(
+    demo_results: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = sweep_main(
+        [
+            "query",
+            "--file",
+            str(ROOT / "queries" / "failed_shards.sql"),
+            "--results",
+            str(demo_results),
+            "--format",
+            "json",
+        ]
+    )
     assert code == 0
     rows = json.loads(capsys.readouterr().out)
     assert [(r["run_id"], r["shard_id"], r["error_type"]) for r in rows] == [
-        ("demo-run-001", 1, "InjectedFailure")]
+        ("demo-run-001", 1, "InjectedFailure")
+    ]
 
 
 # ------------------------------------------------------------------ answers
@@ -128,15 +146,22 @@ def results(request: pytest.FixtureRequest) -> Path:
 def test_revenue_wait_by_commission(results: Path, read_rows: Callable[..., Rows]) -> None:
     metrics = read_rows(results, "shard_metrics")
     expected = [
-        {"run_id": run_id, "commission_rate": rate, "simulations": len(rows),
-         "platform_revenue_mean": mean(r["platform_revenue"] for r in rows),
-         "platform_revenue_per_hour": mean(
-             float(r["platform_revenue"]) * 60 / (r["window_end_minute"]
-                                                  - r["window_start_minute"]) for r in rows),
-         "gross_bookings_mean": mean(r["gross_bookings"] for r in rows),
-         "wait_p95_min_mean": mean(r["wait_p95_min"] for r in rows),
-         "wait_p95_min_max": max(r["wait_p95_min"] for r in rows),
-         "completion_rate_mean": mean(r["completion_rate"] for r in rows)}
+        {
+            "run_id": run_id,
+            "commission_rate": rate,
+            "simulations": len(rows),
+            "platform_revenue_mean": mean(r["platform_revenue"] for r in rows),
+            "platform_revenue_per_hour": mean(
+                float(r["platform_revenue"])
+                * 60
+                / (r["window_end_minute"] - r["window_start_minute"])
+                for r in rows
+            ),
+            "gross_bookings_mean": mean(r["gross_bookings"] for r in rows),
+            "wait_p95_min_mean": mean(r["wait_p95_min"] for r in rows),
+            "wait_p95_min_max": max(r["wait_p95_min"] for r in rows),
+            "completion_rate_mean": mean(r["completion_rate"] for r in rows),
+        }
         for (run_id, rate), rows in group(metrics, "run_id", "commission_rate").items()
     ]
     assert expected
@@ -153,31 +178,42 @@ def test_best_commission_per_fleet(results: Path, read_rows: Callable[..., Rows]
         for key, rows in cells.items():
             wait = mean(r["wait_p95_min"] for r in rows)
             if key[:3] == fleet and wait is not None and wait <= 10.0:
-                ok.append((-(mean(r["platform_revenue"] for r in rows) or 0.0), key[3], wait,
-                           len(rows)))
+                ok.append(
+                    (-(mean(r["platform_revenue"] for r in rows) or 0.0), key[3], wait, len(rows))
+                )
         best = min(ok, default=None)
-        expected.append({
-            "run_id": fleet[0], "num_drivers": fleet[1], "num_riders": fleet[2],
-            "max_wait_p95_min": 10.0,
-            "commission_rate": best[1] if best else None,
-            "platform_revenue_mean": -best[0] if best else None,
-            "wait_p95_min_mean": best[2] if best else None,
-            "simulations": best[3] if best else None,
-        })
+        expected.append(
+            {
+                "run_id": fleet[0],
+                "num_drivers": fleet[1],
+                "num_riders": fleet[2],
+                "max_wait_p95_min": 10.0,
+                "commission_rate": best[1] if best else None,
+                "platform_revenue_mean": -best[0] if best else None,
+                "wait_p95_min_mean": best[2] if best else None,
+                "simulations": best[3] if best else None,
+            }
+        )
     assert_rows(run_query(results, "best_commission_per_fleet.sql"), expected)
 
 
 def test_driver_earnings_vs_wage(results: Path, read_rows: Callable[..., Rows]) -> None:
     metrics = read_rows(results, "shard_metrics")
     expected = [
-        {"run_id": run_id, "commission_rate": rate, "simulations": len(rows),
-         "net_hourly_earnings_mean": mean(r["driver_net_hourly_earnings"] for r in rows),
-         "reservation_wage_mean": mean(r["reservation_wage_mean"] for r in rows),
-         "earnings_minus_wage_mean": mean(
-             r["driver_net_hourly_earnings"] - r["reservation_wage_mean"] for r in rows
-             if r["driver_net_hourly_earnings"] is not None),
-         "online_share_mean": mean(r["mean_online_drivers"] / r["num_drivers"] for r in rows),
-         "utilisation_mean": mean(r["utilisation"] for r in rows)}
+        {
+            "run_id": run_id,
+            "commission_rate": rate,
+            "simulations": len(rows),
+            "net_hourly_earnings_mean": mean(r["driver_net_hourly_earnings"] for r in rows),
+            "reservation_wage_mean": mean(r["reservation_wage_mean"] for r in rows),
+            "earnings_minus_wage_mean": mean(
+                r["driver_net_hourly_earnings"] - r["reservation_wage_mean"]
+                for r in rows
+                if r["driver_net_hourly_earnings"] is not None
+            ),
+            "online_share_mean": mean(r["mean_online_drivers"] / r["num_drivers"] for r in rows),
+            "utilisation_mean": mean(r["utilisation"] for r in rows),
+        }
         for (run_id, rate), rows in group(metrics, "run_id", "commission_rate").items()
     ]
     assert_rows(run_query(results, "driver_earnings_vs_wage.sql"), expected)
@@ -189,24 +225,42 @@ def test_shard_outcomes_by_run(results: Path, read_rows: Callable[..., Rows]) ->
     for (run_id,), rows in group(outcomes, "run_id").items():
         ok = [r for r in rows if r["status"] == "success"]
         bad = [r for r in rows if r["status"] == "failure"]
-        expected.append({
-            "run_id": run_id, "shards": len(rows), "succeeded_shards": len(ok),
-            "failed_shards": len(bad), "succeeded_points": sum(r["points"] for r in ok),
-            "failed_points": sum(r["points"] for r in bad),
-            "max_attempts": max(r["attempts"] for r in rows),
-            "success_duration_mean_s": mean(r["duration_s"] for r in ok),
-            "success_duration_max_s": max(r["duration_s"] for r in ok),
-        })
+        expected.append(
+            {
+                "run_id": run_id,
+                "shards": len(rows),
+                "succeeded_shards": len(ok),
+                "failed_shards": len(bad),
+                "succeeded_points": sum(r["points"] for r in ok),
+                "failed_points": sum(r["points"] for r in bad),
+                "max_attempts": max(r["attempts"] for r in rows),
+                "success_duration_mean_s": mean(r["duration_s"] for r in ok),
+                "success_duration_max_s": max(r["duration_s"] for r in ok),
+            }
+        )
     assert_rows(run_query(results, "shard_outcomes_by_run.sql"), expected)
     assert expected[0]["failed_shards"] == 1  # both sweeps inject one failure
 
 
 def test_failed_shards(results: Path, read_rows: Callable[..., Rows]) -> None:
-    failed = sorted((r for r in read_rows(results, "shard_outcomes")
-                     if r["status"] == "failure"), key=lambda r: (r["run_id"], r["shard_id"]))
+    failed = sorted(
+        (r for r in read_rows(results, "shard_outcomes") if r["status"] == "failure"),
+        key=lambda r: (r["run_id"], r["shard_id"]),
+    )
     expected = [
-        {k: r[k] for k in ("run_id", "shard_id", "attempts", "points", "first_point_index",
-                           "last_point_index", "error_type", "error_message")}
+        {
+            k: r[k]
+            for k in (
+                "run_id",
+                "shard_id",
+                "attempts",
+                "points",
+                "first_point_index",
+                "last_point_index",
+                "error_type",
+                "error_message",
+            )
+        }
         | {"failed_shards_in_run": sum(1 for f in failed if f["run_id"] == r["run_id"])}
         for r in failed
     ]
@@ -243,13 +297,19 @@ def test_snapshot_timeseries(results: Path, read_rows: Callable[..., Rows]) -> N
     for (run_id, point, minute), rows in group(snaps, "run_id", "point_index", "minute").items():
         if chosen[run_id][1] != point:
             continue
-        expected.append({
-            "run_id": run_id, "point_index": point, "minute": minute, "replicates": len(rows),
-            "drivers_online": mean(r["drivers_idle"] + r["drivers_en_route"]
-                                   + r["drivers_on_trip"] for r in rows),
-            "drivers_on_trip": mean(r["drivers_on_trip"] for r in rows),
-            "riders_waiting": mean(r["riders_waiting"] for r in rows),
-        })
+        expected.append(
+            {
+                "run_id": run_id,
+                "point_index": point,
+                "minute": minute,
+                "replicates": len(rows),
+                "drivers_online": mean(
+                    r["drivers_idle"] + r["drivers_en_route"] + r["drivers_on_trip"] for r in rows
+                ),
+                "drivers_on_trip": mean(r["drivers_on_trip"] for r in rows),
+                "riders_waiting": mean(r["riders_waiting"] for r in rows),
+            }
+        )
     assert expected
     assert_rows(run_query(results, "snapshot_timeseries.sql"), expected)
 
@@ -258,8 +318,10 @@ def test_point_summary_mean_and_ci(reps_results: Path, read_rows: Callable[..., 
     metrics = read_rows(reps_results, "shard_metrics")
     con = connect(reps_results, "sweeps")
     rel = con.sql("SELECT * FROM point_summary ORDER BY run_id, point_index, metric")
-    got = {(r[0], r[1], r[rel.columns.index("metric")]): dict(zip(rel.columns, r, strict=True))
-           for r in rel.fetchall()}
+    got = {
+        (r[0], r[1], r[rel.columns.index("metric")]): dict(zip(rel.columns, r, strict=True))
+        for r in rel.fetchall()
+    }
     points = group(metrics, "run_id", "point_index")
     assert len(got) == len(points) * len(SUMMARY_METRICS)
     assert t975(2) == 4.303  # textbook t(0.975, 2)
@@ -275,8 +337,11 @@ def test_point_summary_mean_and_ci(reps_results: Path, read_rows: Callable[..., 
                 assert row["ci95_low"] is None
                 continue
             m, sd = statistics.fmean(values), statistics.stdev(values)
-            half = 4.303 * sd / math.sqrt(3) if len(values) == 3 else t975(
-                len(values) - 1) * sd / math.sqrt(len(values))
+            half = (
+                4.303 * sd / math.sqrt(3)
+                if len(values) == 3
+                else t975(len(values) - 1) * sd / math.sqrt(len(values))
+            )
             assert row["mean"] == pytest.approx(m, rel=1e-9)
             assert row["ci95_low"] == pytest.approx(m - half, rel=1e-9, abs=1e-9)
             assert row["ci95_high"] == pytest.approx(m + half, rel=1e-9, abs=1e-9)
@@ -284,8 +349,10 @@ def test_point_summary_mean_and_ci(reps_results: Path, read_rows: Callable[..., 
 
 def test_point_summary_single_replication_has_no_interval(demo_results: Path) -> None:
     con = connect(demo_results, "sweeps")
-    rows = con.execute("SELECT count(*), count(ci95_low), min(n), max(n) FROM point_summary "
-                       "WHERE metric = 'platform_revenue'").fetchall()
+    rows = con.execute(
+        "SELECT count(*), count(ci95_low), min(n), max(n) FROM point_summary "
+        "WHERE metric = 'platform_revenue'"
+    ).fetchall()
     assert rows == [(6, 0, 1, 1)]
 
 

@@ -22,14 +22,14 @@ PNG = b"\x89PNG\r\n\x1a\n"
 @pytest.fixture(scope="module")
 def demo_report(demo_results: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("demo-report")
-    code = sweep_main(["report", "demo-run-001", "--results", str(demo_results),
-                       "--out", str(out)])
+    code = sweep_main(["report", "demo-run-001", "--results", str(demo_results), "--out", str(out)])
     assert code == 0
     return out / "report.html"
 
 
 def test_demo_report_renders_in_chromium_with_every_image(
-        demo_report: Path, open_in_chromium: Callable[[Path], dict[str, Any]]) -> None:
+    demo_report: Path, open_in_chromium: Callable[[Path], dict[str, Any]]
+) -> None:
     page = open_in_chromium(demo_report)
     assert page["title"] == "Sweep report – demo-run-001"
     assert page["errors"] == []
@@ -40,10 +40,13 @@ def test_demo_report_renders_in_chromium_with_every_image(
 
 
 def test_chromium_check_catches_broken_pages(
-        tmp_path: Path, open_in_chromium: Callable[[Path], dict[str, Any]]) -> None:
+    tmp_path: Path, open_in_chromium: Callable[[Path], dict[str, Any]]
+) -> None:
     bad = tmp_path / "bad.html"
-    bad.write_text("<!DOCTYPE html><html><body><img src='missing.png'>"
-                   "<script>console.error('boom')</script></body></html>")
+    bad.write_text(
+        "<!DOCTYPE html><html><body><img src='missing.png'>"
+        "<script>console.error('boom')</script></body></html>"
+    )
     page = open_in_chromium(bad)
     assert page["images"][0]["width"] == 0
     assert any("boom" in e for e in page["errors"])
@@ -62,8 +65,9 @@ def test_report_files_are_self_contained_and_labelled(demo_report: Path) -> None
     assert "6 of 8" in text  # grid points with results (shard 1 failed)
 
 
-def test_best_points_match_pyarrow(demo_results: Path,
-                                   read_rows: Callable[[Path, str], Rows]) -> None:
+def test_best_points_match_pyarrow(
+    demo_results: Path, read_rows: Callable[[Path, str], Rows]
+) -> None:
     metrics = read_rows(demo_results, "shard_metrics")
     stats = point_stats(connect(demo_results, "sweeps"), "demo-run-001")
     answers = {q.title: p for q, p in best_points(stats) if p is not None}
@@ -83,7 +87,8 @@ def test_best_points_match_pyarrow(demo_results: Path,
 
     assert answers["Highest platform revenue"].point_index == pick("platform_revenue", True)
     assert answers["Highest platform revenue with p95 wait ≤ 10 min"].point_index == pick(
-        "platform_revenue", True, 10.0)
+        "platform_revenue", True, 10.0
+    )
     assert answers["Shortest 95th-percentile wait"].point_index == pick("wait_p95_min", False)
     assert answers["Highest completion rate"].point_index == pick("completion_rate", True)
     best = answers["Highest platform revenue"]
@@ -92,8 +97,8 @@ def test_best_points_match_pyarrow(demo_results: Path,
 
 
 def test_replicated_report_has_confidence_bands(
-        reps_results: Path, tmp_path: Path,
-        open_in_chromium: Callable[[Path], dict[str, Any]]) -> None:
+    reps_results: Path, tmp_path: Path, open_in_chromium: Callable[[Path], dict[str, Any]]
+) -> None:
     html_path = build_report(reps_results, "sweeps", "analytics-reps", tmp_path)
     text = html_path.read_text()
     assert "95% confidence interval across replications" in text

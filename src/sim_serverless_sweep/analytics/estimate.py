@@ -77,8 +77,9 @@ def cost_proxy(params: Mapping[str, int | float]) -> float:
     561.6
     """
     per_minute = float(params["num_riders"]) * float(params["request_rate_per_hour"]) / 60.0
-    return float(params["horizon_min"]) * (1.0 + 0.08 * per_minute
-                                           + 0.0001 * float(params["num_drivers"]))
+    return float(params["horizon_min"]) * (
+        1.0 + 0.08 * per_minute + 0.0001 * float(params["num_drivers"])
+    )
 
 
 def _lpt_makespan(jobs: Sequence[float], machines: int) -> float:
@@ -137,8 +138,9 @@ def estimate_from_calibration(
     local_wall = _lpt_makespan(shard_seconds, pool) * slowdown + startup
     local_wall = max(local_wall, (total_sim + total_encode) / min(pool, cpus) + startup)
 
-    points_done = sum(len(plan.shard_range(s)) for s in range(plan.shard_count)
-                      if s not in injected)
+    points_done = sum(
+        len(plan.shard_range(s)) for s in range(plan.shard_count) if s not in injected
+    )
     data_puts = points_done * 3
     outcome_puts = plan.shard_count
     lambda_durations = [
@@ -146,8 +148,9 @@ def estimate_from_calibration(
         + (len(plan.shard_range(i)) * 3 + 1) * aws.s3_put_latency_s * (i not in injected)
         for i, s in enumerate(shard_seconds)
     ]
-    invocations = sum(aws.max_receive_count if i in injected else 1
-                      for i in range(plan.shard_count))
+    invocations = sum(
+        aws.max_receive_count if i in injected else 1 for i in range(plan.shard_count)
+    )
     environments = min(plan.shard_count, aws.lambda_concurrency)
     billed_s = sum(lambda_durations) + environments * aws.lambda_init_s
     gb_s = billed_s * aws.lambda_memory_mb / 1024
@@ -156,7 +159,7 @@ def estimate_from_calibration(
     sqs_requests = batches + 2 * invocations  # SendMessageBatch + receive + delete
     s3_puts = data_puts + outcome_puts + 1  # + the run manifest
     stored_gb = total_bytes / 1024**3
-    aws_wall = (_lpt_makespan(lambda_durations, environments) + aws.lambda_init_s)
+    aws_wall = _lpt_makespan(lambda_durations, environments) + aws.lambda_init_s
 
     return {
         "run_id": request.run_id,
@@ -168,8 +171,9 @@ def estimate_from_calibration(
         "calibration": {
             "points": calibration.points,
             "sim_seconds": [round(s, 4) for s in calibration.sim_seconds],
-            "seconds_per_simulation_mean": (sum(calibration.sim_seconds)
-                                            / len(calibration.sim_seconds)),
+            "seconds_per_simulation_mean": (
+                sum(calibration.sim_seconds) / len(calibration.sim_seconds)
+            ),
             "worker_start_s": calibration.worker_start_s,
             "cpu_count": cpus,
         },
@@ -196,8 +200,9 @@ def estimate_from_calibration(
             "s3_put_cost_usd": s3_puts * aws.price_s3_put,
             "stored_bytes": int(total_bytes),
             "storage_cost_usd_per_month": stored_gb * aws.price_s3_gb_month,
-            "total_cost_usd": (lambda_cost + sqs_requests * aws.price_sqs_request
-                               + s3_puts * aws.price_s3_put),
+            "total_cost_usd": (
+                lambda_cost + sqs_requests * aws.price_sqs_request + s3_puts * aws.price_s3_put
+            ),
         },
         "assumptions": {k: v for k, v in asdict(aws).items()},
     }
@@ -212,8 +217,9 @@ def calibration_points(plan: Plan, sample: int = 8) -> list[int]:
     [0, 2]
     """
     step = max(1, plan.points // 20_000)  # proxies of at most ~20k points are compared
-    ranked = sorted(range(0, plan.points, step),
-                    key=lambda i: (cost_proxy(resolve_params(plan.point(i))), i))
+    ranked = sorted(
+        range(0, plan.points, step), key=lambda i: (cost_proxy(resolve_params(plan.point(i))), i)
+    )
     if plan.points <= sample:
         return list(range(plan.points))
     picks = {ranked[0], ranked[-1]}
@@ -227,8 +233,11 @@ def _worker_start_seconds() -> float:
     import sys
 
     began = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import sim_serverless_sweep.runtime.shard"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-c", "import sim_serverless_sweep.runtime.shard"],
+        check=True,
+        capture_output=True,
+    )
     return time.perf_counter() - began
 
 
@@ -247,8 +256,9 @@ def calibrate(request: SweepRequest, sample: int = 8, budget_s: float = 20.0) ->
     from sim_serverless_sweep.sim import simulate
 
     plan = Plan.from_request(request)
-    chosen = sorted(calibration_points(plan, sample),
-                    key=lambda i: cost_proxy(resolve_params(plan.point(i))))
+    chosen = sorted(
+        calibration_points(plan, sample), key=lambda i: cost_proxy(resolve_params(plan.point(i)))
+    )
     warm = plan.point(chosen[0])
     simulate(warm, point_seed(request.seed, chosen[0], 0))  # first call pays lazy imports
     points: list[int] = []
@@ -266,11 +276,14 @@ def calibrate(request: SweepRequest, sample: int = 8, budget_s: float = 20.0) ->
         result = simulate(point, point_seed(request.seed, point_index, 0))
         middle = time.perf_counter()
         size = 0
-        keys = PointKeys(run_id=request.run_id, shard_id=0, point_index=point_index,
-                         replicate=0, params=params)
+        keys = PointKeys(
+            run_id=request.run_id, shard_id=0, point_index=point_index, replicate=0, params=params
+        )
         tables: tuple[tuple[DataDataset, Any], ...] = (
-            ("shard_metrics", result.metrics), ("trip_data", result.trips),
-            ("snapshot_counts", result.snapshots))
+            ("shard_metrics", result.metrics),
+            ("trip_data", result.trips),
+            ("snapshot_counts", result.snapshots),
+        )
         with tempfile.TemporaryDirectory() as scratch:
             store = FilesystemStore(Path(scratch))  # same atomic write + fsync as a run
             for dataset, table in tables:
@@ -283,8 +296,15 @@ def calibrate(request: SweepRequest, sample: int = 8, budget_s: float = 20.0) ->
         sims.append(middle - began)
         encodes.append(ended - middle)
         sizes.append(size)
-    return Calibration(points, proxies, sims, encodes, sizes,
-                       worker_start_s=_worker_start_seconds(), cpu_count=os.cpu_count() or 1)
+    return Calibration(
+        points,
+        proxies,
+        sims,
+        encodes,
+        sizes,
+        worker_start_s=_worker_start_seconds(),
+        cpu_count=os.cpu_count() or 1,
+    )
 
 
 def estimate_request(request: SweepRequest, workers: int | None) -> dict[str, Any]:
@@ -308,23 +328,41 @@ def print_estimate(estimate: Mapping[str, Any], console: Console) -> None:
 
     local, aws, cal = estimate["local"], estimate["aws"], estimate["calibration"]
     table = Table(title="estimate (before launch)", show_header=False)
-    table.add_row("calibration", f"{len(cal['points'])} point(s) {cal['points']} timed here, "
-                  f"{cal['seconds_per_simulation_mean']:.3f} s per simulation on average")
-    table.add_row("simulations", f"{estimate['simulations']:,} "
-                  f"({estimate['points']:,} points x {estimate['replications']} replication(s)"
-                  + (f", skipping failure-injected shards {estimate['failure_injected_shards']}"
-                     if estimate["failure_injected_shards"] else "") + ")")
-    table.add_row("total simulation time", _duration(local["simulation_s"])
-                  + f" (+ {_duration(local['encode_s'])} encoding)")
-    table.add_row(f"local wall time, {local['workers']} worker(s)",
-                  f"{_duration(local['wall_s'])} on {cal['cpu_count']} CPU(s)")
-    table.add_row(f"AWS Lambda {aws['lambda_arch']} {aws['lambda_memory_mb']} MB",
-                  f"{aws['lambda_invocations']:,} invocations, {aws['lambda_gb_s']:,.1f} GB-s, "
-                  f"${aws['lambda_cost_usd']:.4f}; wall ≈ {_duration(aws['wall_s'])}")
+    table.add_row(
+        "calibration",
+        f"{len(cal['points'])} point(s) {cal['points']} timed here, "
+        f"{cal['seconds_per_simulation_mean']:.3f} s per simulation on average",
+    )
+    table.add_row(
+        "simulations",
+        f"{estimate['simulations']:,} "
+        f"({estimate['points']:,} points x {estimate['replications']} replication(s)"
+        + (
+            f", skipping failure-injected shards {estimate['failure_injected_shards']}"
+            if estimate["failure_injected_shards"]
+            else ""
+        )
+        + ")",
+    )
+    table.add_row(
+        "total simulation time",
+        _duration(local["simulation_s"]) + f" (+ {_duration(local['encode_s'])} encoding)",
+    )
+    table.add_row(
+        f"local wall time, {local['workers']} worker(s)",
+        f"{_duration(local['wall_s'])} on {cal['cpu_count']} CPU(s)",
+    )
+    table.add_row(
+        f"AWS Lambda {aws['lambda_arch']} {aws['lambda_memory_mb']} MB",
+        f"{aws['lambda_invocations']:,} invocations, {aws['lambda_gb_s']:,.1f} GB-s, "
+        f"${aws['lambda_cost_usd']:.4f}; wall ≈ {_duration(aws['wall_s'])}",
+    )
     table.add_row("SQS requests", f"{aws['sqs_requests']:,} (${aws['sqs_cost_usd']:.6f})")
     table.add_row("S3 PUTs", f"{aws['s3_puts']:,} (${aws['s3_put_cost_usd']:.4f})")
-    table.add_row("S3 stored", f"{aws['stored_bytes'] / 1e6:,.1f} MB "
-                  f"(${aws['storage_cost_usd_per_month']:.4f} per month)")
+    table.add_row(
+        "S3 stored",
+        f"{aws['stored_bytes'] / 1e6:,.1f} MB (${aws['storage_cost_usd_per_month']:.4f} per month)",
+    )
     table.add_row("AWS total (one run)", f"${aws['total_cost_usd']:.4f}")
     console.print(table)
     a = estimate["assumptions"]

@@ -52,8 +52,12 @@ class Question:
 
 QUESTIONS: tuple[Question, ...] = (
     Question("Highest platform revenue", "platform_revenue", True),
-    Question(f"Highest platform revenue with p95 wait ≤ {WAIT_BOUND_MIN:g} min",
-             "platform_revenue", True, WAIT_BOUND_MIN),
+    Question(
+        f"Highest platform revenue with p95 wait ≤ {WAIT_BOUND_MIN:g} min",
+        "platform_revenue",
+        True,
+        WAIT_BOUND_MIN,
+    ),
     Question("Shortest 95th-percentile wait", "wait_p95_min", False),
     Question("Highest completion rate", "completion_rate", True),
     Question("Highest driver net hourly earnings", "driver_net_hourly_earnings", True),
@@ -84,8 +88,9 @@ def metric_unit(metric: str) -> str:
 
 
 def _unit_label(unit: str) -> str:
-    return {"share": "share, 0–1", "currency": "currency units",
-            "-": "dimensionless"}.get(unit, unit)
+    return {"share": "share, 0–1", "currency": "currency units", "-": "dimensionless"}.get(
+        unit, unit
+    )
 
 
 def axis_label(name: str) -> str:
@@ -145,10 +150,13 @@ def _point_stats(con: Any, run_id: str) -> dict[str, list[PointStat]]:
     out: dict[str, list[PointStat]] = defaultdict(list)
     width = len(PARAMETERS)
     for row in rows:
-        values = row[2:2 + width]
-        n, mean, low, high = row[2 + width:]
-        out[row[0]].append(PointStat(int(row[1]), dict(zip(PARAMETERS, values, strict=True)),
-                                     int(n), mean, low, high))
+        values = row[2 : 2 + width]
+        n, mean, low, high = row[2 + width :]
+        out[row[0]].append(
+            PointStat(
+                int(row[1]), dict(zip(PARAMETERS, values, strict=True)), int(n), mean, low, high
+            )
+        )
     return out
 
 
@@ -160,11 +168,11 @@ def best_points(stats: dict[str, list[PointStat]]) -> list[tuple[Question, Point
         candidates = [s for s in stats.get(question.metric, []) if s.mean is not None]
         if question.max_wait_p95_min is not None:
             bound = question.max_wait_p95_min
-            candidates = [s for s in candidates
-                          if (w := waits.get(s.point_index)) is not None and w <= bound]
+            candidates = [
+                s for s in candidates if (w := waits.get(s.point_index)) is not None and w <= bound
+            ]
         sign = -1.0 if question.maximise else 1.0
-        best = min(candidates, key=lambda s: (sign * (s.mean or 0.0), s.point_index),
-                   default=None)
+        best = min(candidates, key=lambda s: (sign * (s.mean or 0.0), s.point_index), default=None)
         answers.append((question, best))
     return answers
 
@@ -191,8 +199,7 @@ def _group(stats: Sequence[PointStat], keys: Sequence[str]) -> dict[tuple[float,
     for key, members in buckets.items():
         k = len(members)
         mean = sum(m.mean or 0.0 for m in members) / k
-        halves = [(m.high - m.low) / 2 for m in members if m.high is not None
-                  and m.low is not None]
+        halves = [(m.high - m.low) / 2 for m in members if m.high is not None and m.low is not None]
         if len(halves) == k:
             half = math.sqrt(sum(h * h for h in halves)) / k
             grouped[key] = (mean, mean - half, mean + half, k)
@@ -201,8 +208,9 @@ def _group(stats: Sequence[PointStat], keys: Sequence[str]) -> dict[tuple[float,
     return grouped
 
 
-def metric_figure(metric: str, stats: Sequence[PointStat], dims: Sequence[str],
-                  replications: int) -> Any:
+def metric_figure(
+    metric: str, stats: Sequence[PointStat], dims: Sequence[str], replications: int
+) -> Any:
     """Figure of one metric over up to three swept dimensions (others averaged)."""
     from matplotlib.figure import Figure
 
@@ -215,8 +223,9 @@ def metric_figure(metric: str, stats: Sequence[PointStat], dims: Sequence[str],
     facets = sorted({k[0] for k in grouped}) if facet_dim else [None]
     ncols = min(len(facets), 3)
     nrows = math.ceil(len(facets) / ncols)
-    figure = Figure(figsize=(4.6 * ncols if ncols > 1 else 7.0, 3.8 * nrows + 0.6),
-                    layout="constrained")
+    figure = Figure(
+        figsize=(4.6 * ncols if ncols > 1 else 7.0, 3.8 * nrows + 0.6), layout="constrained"
+    )
     axes = figure.subplots(nrows, ncols, sharey=True, squeeze=False).ravel()
     title = f"{_pretty(metric)}"
     if x_dim is None:
@@ -235,7 +244,8 @@ def metric_figure(metric: str, stats: Sequence[PointStat], dims: Sequence[str],
     for ax, facet in zip(axes, facets, strict=False):
         for ci, colour in enumerate(colour_values):
             points = sorted(
-                (k[-1], v) for k, v in grouped.items()
+                (k[-1], v)
+                for k, v in grouped.items()
                 if (facet is None or k[0] == facet) and (colour is None or k[-2] == colour)
             )
             if not points:
@@ -246,13 +256,19 @@ def metric_figure(metric: str, stats: Sequence[PointStat], dims: Sequence[str],
             label = f"{colour:g}" if colour is not None else None
             ax.plot(xs, means, "o-", color=shade, label=label, linewidth=1.8, markersize=5)
             if all(p[1][1] is not None for p in points):
-                ax.fill_between(xs, [p[1][1] for p in points], [p[1][2] for p in points],
-                                color=shade, alpha=0.2, linewidth=0)
+                ax.fill_between(
+                    xs,
+                    [p[1][1] for p in points],
+                    [p[1][2] for p in points],
+                    color=shade,
+                    alpha=0.2,
+                    linewidth=0,
+                )
         ax.set_xlabel(axis_label(x_dim))
         ax.grid(True, alpha=0.3)
         if facet is not None and facet_dim is not None:
             ax.set_title(f"{facet_dim.replace('_', ' ')} = {facet:g}", fontsize=10)
-    for ax in axes[len(facets):]:
+    for ax in axes[len(facets) :]:
         ax.set_visible(False)
     for row in range(nrows):
         axes[row * ncols].set_ylabel(axis_label(metric))
@@ -280,22 +296,43 @@ def outcomes_figure(outcomes: Sequence[tuple[int, str, float, int, int]]) -> Any
     shard_counts = [sum(1 for o in outcomes if o[1] == s) for s in statuses]
     point_counts = [sum(o[3] for o in outcomes if o[1] == s) for s in statuses]
     positions = range(len(statuses))
-    left.bar([p - 0.2 for p in positions], shard_counts, width=0.4,
-             color=[colours[s] for s in statuses], label="shards")
-    left.bar([p + 0.2 for p in positions], point_counts, width=0.4,
-             color=[colours[s] for s in statuses], alpha=0.5, hatch="//", label="points")
+    left.bar(
+        [p - 0.2 for p in positions],
+        shard_counts,
+        width=0.4,
+        color=[colours[s] for s in statuses],
+        label="shards",
+    )
+    left.bar(
+        [p + 0.2 for p in positions],
+        point_counts,
+        width=0.4,
+        color=[colours[s] for s in statuses],
+        alpha=0.5,
+        hatch="//",
+        label="points",
+    )
     left.set_xticks(list(positions), ["succeeded", "failed"])
     left.set_ylabel("count (shards / points)")
     left.set_title("Shards and points by outcome")
     left.legend(fontsize=8)
     ordered = sorted(outcomes)
-    right.barh([f"shard {o[0]}" for o in ordered], [o[2] for o in ordered],
-               color=[colours.get(o[1], "#888888") for o in ordered])
+    right.barh(
+        [f"shard {o[0]}" for o in ordered],
+        [o[2] for o in ordered],
+        color=[colours.get(o[1], "#888888") for o in ordered],
+    )
     right.invert_yaxis()
     for row, o in enumerate(ordered):
         if o[1] == "failure" and len(ordered) <= 40:
-            right.text(o[2], row, f"  failed after {o[4]} attempt(s)", va="center",
-                       color=colours["failure"], fontsize=9)
+            right.text(
+                o[2],
+                row,
+                f"  failed after {o[4]} attempt(s)",
+                va="center",
+                color=colours["failure"],
+                fontsize=9,
+            )
     right.set_xlabel("shard duration (seconds, last attempt)")
     right.set_title("Duration per shard (green = succeeded, red = failed)")
     right.grid(True, axis="x", alpha=0.3)
@@ -305,18 +342,21 @@ def outcomes_figure(outcomes: Sequence[tuple[int, str, float, int, int]]) -> Any
     return figure
 
 
-def timeseries_figure(rows: Sequence[tuple[int, float, float, float, float]],
-                      point_label: str) -> Any:
+def timeseries_figure(
+    rows: Sequence[tuple[int, float, float, float, float]], point_label: str
+) -> Any:
     """Driver states and waiting riders minute by minute at one point."""
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(9, 3.8), layout="constrained")
     ax = figure.subplots()
     minutes = [r[0] for r in rows]
-    for column, name, colour in ((1, "drivers idle", "#4C72B0"),
-                                 (2, "drivers en route", "#DD8452"),
-                                 (3, "drivers on trip", "#55A868"),
-                                 (4, "riders waiting", "#C44E52")):
+    for column, name, colour in (
+        (1, "drivers idle", "#4C72B0"),
+        (2, "drivers en route", "#DD8452"),
+        (3, "drivers on trip", "#55A868"),
+        (4, "riders waiting", "#C44E52"),
+    ):
         ax.plot(minutes, [r[column] for r in rows], label=name, color=colour, linewidth=1.3)
     ax.set_xlabel("simulated minute (minutes)")
     ax.set_ylabel("count (drivers / riders)")
@@ -343,9 +383,14 @@ figcaption { color: #555; font-size: 0.9rem; }
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], numeric_from: int = 1) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join(
-        "<tr>" + "".join(
-            f"<td class=\"num\">{html.escape(c)}</td>" if i >= numeric_from
-            else f"<td>{html.escape(c)}</td>" for i, c in enumerate(row)) + "</tr>"
+        "<tr>"
+        + "".join(
+            f'<td class="num">{html.escape(c)}</td>'
+            if i >= numeric_from
+            else f"<td>{html.escape(c)}</td>"
+            for i, c in enumerate(row)
+        )
+        + "</tr>"
         for row in rows
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
@@ -353,9 +398,11 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], numeric_from: i
 
 def _image(png: bytes, name: str, alt: str, caption: str) -> str:
     data = base64.b64encode(png).decode()
-    return (f"<figure><img src=\"data:image/png;base64,{data}\" alt=\"{html.escape(alt)}\" "
-            f"data-file=\"{html.escape(name)}\"><figcaption>{html.escape(caption)}"
-            "</figcaption></figure>")
+    return (
+        f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(alt)}" '
+        f'data-file="{html.escape(name)}"><figcaption>{html.escape(caption)}'
+        "</figcaption></figure>"
+    )
 
 
 def build_report(results: Path, prefix: str, run_id: str, out: Path) -> Path:
@@ -379,7 +426,9 @@ def build_report(results: Path, prefix: str, run_id: str, out: Path) -> Path:
         (int(r[0]), str(r[1]), float(r[2]), int(r[3]), int(r[4]))
         for r in con.execute(
             "SELECT shard_id, status, duration_s, points, attempts FROM shard_outcomes "
-            "WHERE run_id = ? ORDER BY shard_id", [run_id]).fetchall()
+            "WHERE run_id = ? ORDER BY shard_id",
+            [run_id],
+        ).fetchall()
     ]
     where = results / prefix if prefix else results
     if manifest is None and not outcomes:
@@ -387,8 +436,9 @@ def build_report(results: Path, prefix: str, run_id: str, out: Path) -> Path:
     stats = _point_stats(con, run_id)
     all_stats = [s for metric_stats in stats.values() for s in metric_stats]
     dims = _swept_dimensions(manifest, all_stats)
-    replications = manifest.request.replications if manifest else max(
-        (s.n for s in all_stats), default=1)
+    replications = (
+        manifest.request.replications if manifest else max((s.n for s in all_stats), default=1)
+    )
     out.mkdir(parents=True, exist_ok=True)
 
     sections: list[str] = []
@@ -400,8 +450,10 @@ def build_report(results: Path, prefix: str, run_id: str, out: Path) -> Path:
         png = _png(metric_figure(metric, metric_stats, dims, replications))
         name = f"{metric}.png"
         (out / name).write_bytes(png)
-        caption = (f"{_pretty(metric)} ({_unit_label(metric_unit(metric))}): mean over "
-                   f"{replications} replication(s) per point.")
+        caption = (
+            f"{_pretty(metric)} ({_unit_label(metric_unit(metric))}): mean over "
+            f"{replications} replication(s) per point."
+        )
         if replications > 1:
             caption += " Shaded: 95% confidence interval across replications."
         figures_html.append(_image(png, name, f"{_pretty(metric)} chart", caption))
@@ -412,12 +464,18 @@ def build_report(results: Path, prefix: str, run_id: str, out: Path) -> Path:
     summary_rows = [
         ["run", run_id],
         ["run date", manifest.run_date.isoformat() if manifest else "–"],
-        ["swept dimensions", ", ".join(f"{d} ({len({s.params[d] for s in all_stats})} values)"
-                                       for d in dims) or "none"],
+        [
+            "swept dimensions",
+            ", ".join(f"{d} ({len({s.params[d] for s in all_stats})} values)" for d in dims)
+            or "none",
+        ],
         ["grid points with results", f"{point_count} of {expected}"],
         ["replications per point", str(replications)],
-        ["shards", f"{len(outcomes)} recorded, {len(failed)} failed"
-                   + (f" of {manifest.shard_count}" if manifest else "")],
+        [
+            "shards",
+            f"{len(outcomes)} recorded, {len(failed)} failed"
+            + (f" of {manifest.shard_count}" if manifest else ""),
+        ],
     ]
     sections.append("<h2>Run</h2>" + _table(["item", "value"], summary_rows, numeric_from=2))
 
@@ -427,29 +485,51 @@ def build_report(results: Path, prefix: str, run_id: str, out: Path) -> Path:
             best_rows.append([question.title, "no point qualifies", "–", "–"])
             continue
         setting = ", ".join(f"{d} = {point.params[d]:g}" for d in dims) or "the only point"
-        ci = ("–" if point.low is None or point.high is None
-              else f"{_fmt(point.low)} – {_fmt(point.high)}")
-        best_rows.append([question.title, f"#{point.point_index}: {setting}",
-                          f"{_fmt(point.mean)} {_unit_label(metric_unit(question.metric))}", ci])
-    sections.append("<h2>Best points</h2>" + _table(
-        ["question", "point (index: swept values)", "value (mean)", "95% CI"], best_rows,
-        numeric_from=2))
+        ci = (
+            "–"
+            if point.low is None or point.high is None
+            else f"{_fmt(point.low)} – {_fmt(point.high)}"
+        )
+        best_rows.append(
+            [
+                question.title,
+                f"#{point.point_index}: {setting}",
+                f"{_fmt(point.mean)} {_unit_label(metric_unit(question.metric))}",
+                ci,
+            ]
+        )
+    sections.append(
+        "<h2>Best points</h2>"
+        + _table(
+            ["question", "point (index: swept values)", "value (mean)", "95% CI"],
+            best_rows,
+            numeric_from=2,
+        )
+    )
     sections.append("<h2>Metrics over the swept dimensions</h2>" + "".join(figures_html))
 
     if outcomes:
         png = _png(outcomes_figure([(o[0], o[1], o[2], o[3], o[4]) for o in outcomes]))
         (out / "shard_outcomes.png").write_bytes(png)
-        block = _image(png, "shard_outcomes.png", "Shard outcomes chart",
-                       "Shard outcomes: succeeded and failed shards and points; duration of "
-                       "each shard's last attempt (seconds).")
+        block = _image(
+            png,
+            "shard_outcomes.png",
+            "Shard outcomes chart",
+            "Shard outcomes: succeeded and failed shards and points; duration of "
+            "each shard's last attempt (seconds).",
+        )
         errors = con.execute(
             "SELECT shard_id, attempts, first_point_index, last_point_index, error_type, "
             "error_message FROM shard_outcomes WHERE run_id = ? AND status = 'failure' "
-            "ORDER BY shard_id", [run_id]).fetchall()
+            "ORDER BY shard_id",
+            [run_id],
+        ).fetchall()
         if errors:
-            block += _table(["shard", "attempts", "points", "error"], [
-                [str(e[0]), str(e[1]), f"{e[2]}–{e[3]}", f"{e[4]}: {e[5]}"] for e in errors],
-                numeric_from=1)
+            block += _table(
+                ["shard", "attempts", "points", "error"],
+                [[str(e[0]), str(e[1]), f"{e[2]}–{e[3]}", f"{e[4]}: {e[5]}"] for e in errors],
+                numeric_from=1,
+            )
         sections.append("<h2>Shard outcomes</h2>" + block)
 
     revenue_best = dict((q.title, p) for q, p in best_points(stats)).get(QUESTIONS[0].title)
@@ -459,24 +539,31 @@ def build_report(results: Path, prefix: str, run_id: str, out: Path) -> Path:
             "avg(CAST(drivers_en_route AS DOUBLE)), avg(CAST(drivers_on_trip AS DOUBLE)), "
             "avg(CAST(riders_waiting AS DOUBLE)) FROM snapshot_counts "
             "WHERE run_id = ? AND point_index = ? GROUP BY minute ORDER BY minute",
-            [run_id, revenue_best.point_index]).fetchall()
+            [run_id, revenue_best.point_index],
+        ).fetchall()
         if series:
             label = ", ".join(f"{d} = {revenue_best.params[d]:g}" for d in dims) or "the point"
             png = _png(timeseries_figure(series, label))
             (out / "timeseries.png").write_bytes(png)
-            sections.append("<h2>Marketplace over time</h2>" + _image(
-                png, "timeseries.png", "Snapshot time series chart",
-                f"Point #{revenue_best.point_index}: counts at the end of each minute, "
-                "mean over replications (warm-up included)."))
+            sections.append(
+                "<h2>Marketplace over time</h2>"
+                + _image(
+                    png,
+                    "timeseries.png",
+                    "Snapshot time series chart",
+                    f"Point #{revenue_best.point_index}: counts at the end of each minute, "
+                    "mean over replications (warm-up included).",
+                )
+            )
 
     generated = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     page = (
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f"<title>Sweep report – {html.escape(run_id)}</title>"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<style>{_CSS}</style></head><body>"
         f"<h1>Sweep report: {html.escape(run_id)}</h1>"
-        f"<p class=\"sub\">Results in {html.escape(str(where))}; generated {generated}.</p>"
+        f'<p class="sub">Results in {html.escape(str(where))}; generated {generated}.</p>'
         + "".join(sections)
         + "</body></html>"
     )

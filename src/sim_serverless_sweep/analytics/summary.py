@@ -25,9 +25,36 @@ PARAMETER_COLUMNS: tuple[str, ...] = tuple(PARAMETERS)
 
 # Two-sided 95% Student-t critical values t(0.975, df), df = 1..30.
 T975: tuple[float, ...] = (
-    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
-    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
-    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+    12.706,
+    4.303,
+    3.182,
+    2.776,
+    2.571,
+    2.447,
+    2.365,
+    2.306,
+    2.262,
+    2.228,
+    2.201,
+    2.179,
+    2.160,
+    2.145,
+    2.131,
+    2.120,
+    2.110,
+    2.101,
+    2.093,
+    2.086,
+    2.080,
+    2.074,
+    2.069,
+    2.064,
+    2.060,
+    2.056,
+    2.052,
+    2.048,
+    2.045,
+    2.042,
 )
 _Z975 = 1.959964
 _CF1 = 2.372271  # (z^3 + z) / 4
@@ -61,9 +88,7 @@ def point_summary_sql(source: str = "shard_metrics") -> str:
     s_params = ", ".join(f"s.{p}" for p in PARAMETER_COLUMNS)
     st_params = ", ".join(f"st.{p}" for p in PARAMETER_COLUMNS)
     names = ",\n        ".join(f"('{m}')" for m in SUMMARY_METRICS)
-    cases = "\n".join(
-        f"            WHEN '{m}' THEN CAST(s.{m} AS DOUBLE)" for m in SUMMARY_METRICS
-    )
+    cases = "\n".join(f"            WHEN '{m}' THEN CAST(s.{m} AS DOUBLE)" for m in SUMMARY_METRICS)
     tvalues = ",\n        ".join(
         ", ".join(f"({df}, {T975[df - 1]:.3f})" for df in range(row, min(row + 5, 31)))
         for row in range(1, 31, 5)

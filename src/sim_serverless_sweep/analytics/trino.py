@@ -31,16 +31,64 @@ from sim_serverless_sweep.core.schemas import DATASET_SCHEMAS
 PORTABLE_FUNCTIONS: frozenset[str] = frozenset(
     {
         # aggregates
-        "count", "count_if", "sum", "avg", "min", "max", "arbitrary", "max_by", "min_by",
-        "bool_and", "bool_or", "stddev", "stddev_samp", "stddev_pop", "variance",
-        "var_samp", "var_pop", "corr", "array_agg",
+        "count",
+        "count_if",
+        "sum",
+        "avg",
+        "min",
+        "max",
+        "arbitrary",
+        "max_by",
+        "min_by",
+        "bool_and",
+        "bool_or",
+        "stddev",
+        "stddev_samp",
+        "stddev_pop",
+        "variance",
+        "var_samp",
+        "var_pop",
+        "corr",
+        "array_agg",
         # window
-        "row_number", "rank", "dense_rank", "lag", "lead", "first_value", "last_value",
+        "row_number",
+        "rank",
+        "dense_rank",
+        "lag",
+        "lead",
+        "first_value",
+        "last_value",
         # scalar
-        "coalesce", "nullif", "if", "try_cast", "cast", "abs", "round", "floor", "ceil",
-        "sqrt", "power", "ln", "exp", "greatest", "least", "lower", "upper", "trim",
-        "substr", "strpos", "split_part", "length", "concat", "cardinality", "contains",
-        "year", "month", "day", "hour", "date_trunc",
+        "coalesce",
+        "nullif",
+        "if",
+        "try_cast",
+        "cast",
+        "abs",
+        "round",
+        "floor",
+        "ceil",
+        "sqrt",
+        "power",
+        "ln",
+        "exp",
+        "greatest",
+        "least",
+        "lower",
+        "upper",
+        "trim",
+        "substr",
+        "strpos",
+        "split_part",
+        "length",
+        "concat",
+        "cardinality",
+        "contains",
+        "year",
+        "month",
+        "day",
+        "hour",
+        "date_trunc",
     }
     | set(TRINO_SHIMS)
 )
@@ -92,25 +140,37 @@ def trino_problems(sql: str, schema: Mapping[str, Mapping[str, str]] | None = No
         nxt = tokens[i + 1] if i + 1 < len(tokens) else None
         if token.token_type == TokenType.GROUP_BY and nxt and nxt.token_type == TokenType.ALL:
             problems.append("GROUP BY ALL is DuckDB only; list the grouping columns")
-        if token.token_type == TokenType.STAR and nxt and nxt.text.upper() in ("EXCLUDE",
-                                                                               "EXCEPT",
-                                                                               "REPLACE"):
+        if (
+            token.token_type == TokenType.STAR
+            and nxt
+            and nxt.text.upper() in ("EXCLUDE", "EXCEPT", "REPLACE")
+        ):
             problems.append(f"SELECT * {nxt.text.upper()} is DuckDB only; list the columns")
         previous = tokens[i - 1].token_type if i else None
-        if (token.token_type == TokenType.VAR and nxt is not None
-                and nxt.token_type == TokenType.L_PAREN
-                and previous not in (TokenType.DOT, TokenType.ALIAS, TokenType.STAR)):
+        if (
+            token.token_type == TokenType.VAR
+            and nxt is not None
+            and nxt.token_type == TokenType.L_PAREN
+            and previous not in (TokenType.DOT, TokenType.ALIAS, TokenType.STAR)
+        ):
             name = token.text.lower()
             if name not in PORTABLE_FUNCTIONS:
-                problems.append(f"function {token.text}() is not on the portable list "
-                                "(Trino and DuckDB may differ); see docs/analytics.md")
+                problems.append(
+                    f"function {token.text}() is not on the portable list "
+                    "(Trino and DuckDB may differ); see docs/analytics.md"
+                )
     if problems:
         return problems
     if schema is not None:
         try:
             tables: dict[str, object] = {k: dict(v) for k, v in schema.items()}
-            qualify(parsed.copy(), schema=tables,
-                    dialect="trino", validate_qualify_columns=True, expand_alias_refs=False)
+            qualify(
+                parsed.copy(),
+                schema=tables,
+                dialect="trino",
+                validate_qualify_columns=True,
+                expand_alias_refs=False,
+            )
         except OptimizeError as exc:
             return [f"column reference does not resolve under Trino scoping: {exc}"]
     regenerated = [_normal(t) for t in _tokens(parsed.sql(dialect="trino"))]
@@ -118,8 +178,10 @@ def trino_problems(sql: str, schema: Mapping[str, Mapping[str, str]] | None = No
     if regenerated != original:
         for i, (a, b) in enumerate(zip(original, regenerated, strict=False)):
             if a != b:
-                problems.append(f"non-Trino spelling near token {i} ({a[1] or a[0]!r}): "
-                                f"Trino would write {b[1] or b[0]!r}")
+                problems.append(
+                    f"non-Trino spelling near token {i} ({a[1] or a[0]!r}): "
+                    f"Trino would write {b[1] or b[0]!r}"
+                )
                 break
         else:
             problems.append("non-Trino spelling: regenerating as Trino changed the query's length")
@@ -153,8 +215,9 @@ def table_schemas() -> dict[str, dict[str, str]]:
         columns["run_date"] = "DATE"
         tables[dataset] = columns
     known: dict[str, object] = dict(tables)
-    summary = qualify(sqlglot.parse_one(point_summary_sql(), read="trino"),
-                      schema=known, dialect="trino")
+    summary = qualify(
+        sqlglot.parse_one(point_summary_sql(), read="trino"), schema=known, dialect="trino"
+    )
     assert isinstance(summary, exp.Query)
     tables["point_summary"] = {name: "DOUBLE" for name in summary.named_selects}
     return tables

@@ -36,13 +36,16 @@ TRINO_SHIMS: dict[str, str] = {
     "to_unixtime": "(t) AS epoch(t)",
 }
 
+
 def _sql_string(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
 def _install_shims(con: duckdb.DuckDBPyConnection) -> None:
-    existing = {row[0] for row in con.execute(
-        "SELECT DISTINCT function_name FROM duckdb_functions()").fetchall()}
+    existing = {
+        row[0]
+        for row in con.execute("SELECT DISTINCT function_name FROM duckdb_functions()").fetchall()
+    }
     for name, body in TRINO_SHIMS.items():
         if name not in existing:
             con.execute(f"CREATE MACRO {name}{body}")
@@ -50,8 +53,11 @@ def _install_shims(con: duckdb.DuckDBPyConnection) -> None:
 
 def _file_view(con: duckdb.DuckDBPyConnection, dataset: str, folder: Path) -> None:
     pattern = _sql_string(f"{folder.as_posix()}/**/part-0.parquet")
-    hive_types = ", ".join(f"{_sql_string(k)}: {v}" for k, v in HIVE_TYPES.items()
-                           if k != "point_index" or dataset != "shard_outcomes")
+    hive_types = ", ".join(
+        f"{_sql_string(k)}: {v}"
+        for k, v in HIVE_TYPES.items()
+        if k != "point_index" or dataset != "shard_outcomes"
+    )
     con.execute(
         f"CREATE VIEW {dataset} AS SELECT * EXCLUDE (dataset) FROM read_parquet("
         f"{pattern}, hive_partitioning = true, hive_types = {{{hive_types}}}, "
