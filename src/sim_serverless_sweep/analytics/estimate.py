@@ -285,7 +285,7 @@ def calibrate(request: SweepRequest, sample: int = 8, budget_s: float = 20.0) ->
             ("snapshot_counts", result.snapshots),
         )
         with tempfile.TemporaryDirectory() as scratch:
-            store = FilesystemStore(Path(scratch))  # same atomic write + fsync as a run
+            store = FilesystemStore(Path(scratch))  # same atomic write as a run
             for dataset, table in tables:
                 data = parquet_bytes(with_keys(dataset, table, keys))
                 store.put(f"calibration/{dataset}/part-0.parquet", data)

@@ -20,7 +20,7 @@ from rich.table import Table
 from sim_serverless_sweep.core.keys import dataset_root
 from sim_serverless_sweep.core.messages import ShardMessage
 from sim_serverless_sweep.local.fs_store import FilesystemStore
-from sim_serverless_sweep.local.pool import ShardEvent, default_workers, run_messages
+from sim_serverless_sweep.local.pool import ShardEvent, default_workers, run_messages, worker_pool
 from sim_serverless_sweep.runtime.shard import Delivery
 from sim_serverless_sweep.runtime.status import run_status
 from sim_serverless_sweep.runtime.submit import Submission
@@ -51,15 +51,19 @@ def run_with_progress(
             else ""
         )
     )
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=False,
-    ) as progress:
+    # Fork the workers before rich starts its refresh thread (see worker_pool).
+    with (
+        worker_pool(min(worker_count, max(1, len(messages))), fork=True) as pool,
+        Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        ) as progress,
+    ):
         shards_task = progress.add_task("shards", total=len(messages))
         points_task = progress.add_task("points", total=total_points)
 
@@ -79,7 +83,13 @@ def run_with_progress(
                 )
 
         run_messages(
-            messages, results, prefix, workers=worker_count, force=force, on_event=on_event
+            messages,
+            results,
+            prefix,
+            workers=worker_count,
+            force=force,
+            on_event=on_event,
+            pool=pool,
         )
 
     status = run_status(FilesystemStore(results), prefix, manifest.run_id)

@@ -23,7 +23,7 @@ from sim_serverless_sweep.core.keys import (
     shard_data_prefix,
 )
 from sim_serverless_sweep.core.messages import ShardMessage
-from sim_serverless_sweep.core.schemas import SHARD_OUTCOMES_SCHEMA
+from sim_serverless_sweep.core.schemas import STORAGE_SCHEMAS
 from sim_serverless_sweep.core.sharding import Plan, point_seed
 from sim_serverless_sweep.runtime.encode import PointKeys, concat, parquet_bytes, with_keys
 from sim_serverless_sweep.runtime.ports import ObjectStore
@@ -181,5 +181,5 @@ def outcome_bytes(
         "error_message": str(error)[:MAX_ERROR_MESSAGE] if error is not None else None,
         "code_version": __version__,
     }
-    table = pa.Table.from_pylist([row], schema=SHARD_OUTCOMES_SCHEMA)
+    table = pa.Table.from_pylist([row], schema=STORAGE_SCHEMAS["shard_outcomes"])
     return parquet_bytes(table)
