@@ -93,10 +93,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=2))
     injected = set(request.failure_injection_shards)
     unexpected = [s for s in summary["failed_shard_ids"] if s not in injected]
-    return EXIT_SHARDS_FAILED if unexpected else EXIT_OK
+    return EXIT_SHARDS_FAILED if unexpected or summary["pending"] else EXIT_OK
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers: {args.workers} must be >= 1")
     request = _load_request(args.request)
     plan = Plan.from_request(request)
     sizes = [len(plan.shard_range(s)) for s in range(plan.shard_count)]
@@ -320,6 +322,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         _err(f"error: invalid request ({len(exc.problems)} problem(s)); nothing was written")
         for problem in exc.problems:
             _err(f"  - {problem.message()}")
+        return EXIT_INVALID
+    except KeyLayoutError as exc:  # a run_id or prefix given on the command line
+        _err(f"error: {exc}")
+        return EXIT_INVALID
+    except (NotADirectoryError, FileExistsError, PermissionError) as exc:
+        _err(f"error: {exc.filename or ''}: {exc.strerror} (check --results)")
         return EXIT_INVALID
     return code
 

@@ -4,9 +4,7 @@ status, and SendMessageBatch partial failures."""
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,20 +13,6 @@ from sim_serverless_sweep.aws.app import SweepApp
 from sim_serverless_sweep.aws.handler import build_app
 from sim_serverless_sweep.core.messages import ShardMessage
 
-CONTRACT_TESTS = Path(__file__).resolve().parent.parent / "core" / "test_core_contract.py"
-
-
-def _contract_table() -> list[tuple[str, Any, str, str]]:
-    """The contract suite's bad-request table, so the API is held to the same cases."""
-    spec = importlib.util.spec_from_file_location("_contract_cases", CONTRACT_TESTS)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    table: list[tuple[str, Any, str, str]] = module.BAD_REQUESTS
-    return table
-
-
-BAD_REQUESTS = _contract_table()
 SMALL = {
     "run_id": "api-small",
     "dimensions": {"num_drivers": [10, 20, 30], "horizon_min": [40], "warmup_min": [10]},
@@ -60,23 +44,14 @@ def _call(
     return response["statusCode"], json.loads(response["body"])
 
 
-def test_contract_table_is_there() -> None:
-    assert len(BAD_REQUESTS) >= 15
-
-
-@pytest.mark.parametrize(
-    ("case", "raw", "field", "rule"), BAD_REQUESTS, ids=[c[0] for c in BAD_REQUESTS]
-)
 def test_bad_request_is_rejected_with_field_and_nothing_is_written(
     api: tuple[Any, SweepApp],
     s3: Any,
     sqs: Any,
     helpers: Any,
-    case: str,
-    raw: Any,
-    field: str,
-    rule: str,
+    bad_request: tuple[str, Any, str, str],
 ) -> None:
+    case, raw, field, rule = bad_request
     stack, app = api
     text = _text(raw)
     status, body = _call(app, helpers, "POST", "/sweep-run", text)

@@ -83,3 +83,16 @@ def test_serve_runs_the_demo_request(served: tuple[str, Path], demo_request_body
     assert status == 400
     assert {p["field"] for p in bad["problems"]} >= {"seed", "dimensions"}
     assert _request(f"{url}/sweep-run/unknown-run")[0] == 404
+
+
+def test_serve_refuses_a_negative_content_length(served: tuple[str, Path]) -> None:
+    import socket
+
+    url, results = served
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(b"POST /sweep-run HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n{}")
+        reply = conn.recv(4096).decode()
+    assert reply.startswith("HTTP/1.1 400"), reply
+    assert "must not be negative" in reply
+    assert not results.exists()

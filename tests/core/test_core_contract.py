@@ -194,6 +194,19 @@ BAD_REQUESTS: list[tuple[str, Any, str, str]] = [
         "shard_size",
         "MAX_SHARDS",
     ),
+    ("deeply-nested-json", "[" * 30_000, "request", "not valid JSON"),
+    (
+        "huge-integer-for-float",
+        dims(commission_rate=[10**400]),
+        "dimensions.commission_rate[0]",
+        "allowed range",
+    ),
+    (
+        "demand-over-model-limit",
+        dims(num_riders=[200_000], request_rate_per_hour=[10.0], horizon_min=[600]),
+        "dimensions.num_riders",
+        "allows at most 5,000,000",
+    ),
     ("body-too-large", variant(run_id="x", note="y" * 70_000), "request", "limit"),
 ]
 

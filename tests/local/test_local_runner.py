@@ -292,3 +292,63 @@ def test_query_formats_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[
     )
     assert "no run 'no-such-run'" in capsys.readouterr().err
     assert not (tmp_path / "rep").exists()
+
+
+def test_dead_worker_costs_one_attempt_not_the_run(tmp_path: Path) -> None:
+    import multiprocessing
+
+    from sim_serverless_sweep.core.contract import parse_request
+    from sim_serverless_sweep.local.fs_store import FilesystemStore
+    from sim_serverless_sweep.local.memory import MemoryQueue
+    from sim_serverless_sweep.local.pool import ShardEvent, run_messages
+    from sim_serverless_sweep.runtime.status import run_status
+    from sim_serverless_sweep.runtime.submit import submit
+
+    request = parse_request(write_request(tmp_path, shard_count=6).read_bytes())
+    results = tmp_path / "results"
+    queue = MemoryQueue()
+    submit(request, FilesystemStore(results), queue, "sweeps")
+    killed: list[int] = []
+
+    def kill_a_worker(event: ShardEvent) -> None:
+        if not killed:  # after the first shard: SIGKILL a worker, as the OOM killer would
+            victim = multiprocessing.active_children()[0]
+            killed.append(victim.pid or 0)
+            os.kill(victim.pid or 0, signal.SIGKILL)
+
+    report = run_messages(queue.messages, results, "sweeps", workers=2, on_event=kill_a_worker)
+    assert killed
+    assert report.succeeded == [0, 1, 2, 3, 4, 5] and not report.failed
+    assert max(report.attempts.values()) == 2  # the shards in flight were retried once
+    status = run_status(FilesystemStore(results), "sweeps", "t-run")
+    assert status is not None and status.succeeded == [0, 1, 2, 3, 4, 5]
+
+
+def test_queries_ignore_data_of_shards_without_success(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    results = tmp_path / "results"
+    assert main(["run", str(write_request(tmp_path)), "--results", str(results), "--json"]) == 0
+    capsys.readouterr()
+    sql = "SELECT count(DISTINCT point_index) AS n FROM trip_data"
+    assert main(["query", sql, "--results", str(results), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == [{"n": 6}]
+    # As if shard 1 were still running (or had crashed): data files, no success outcome.
+    success = next(results.rglob("dataset=shard_outcomes/**/shard_id=1/part-0.parquet"))
+    success.unlink()
+    assert main(["query", sql, "--results", str(results), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == [{"n": 3}]
+
+
+def test_every_bad_request_exits_2_through_the_cli_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], bad_request: tuple[str, Any, str, str]
+) -> None:
+    case, raw, field, rule = bad_request
+    request = tmp_path / "bad.json"
+    request.write_text(raw if isinstance(raw, str) else json.dumps(raw))
+    results = tmp_path / "results"
+    assert main(["run", str(request), "--results", str(results)]) == 2, case
+    err = capsys.readouterr().err
+    assert f"- {field}" in err and rule in err, (case, err)
+    assert "nothing was written" in err
+    assert not results.exists()

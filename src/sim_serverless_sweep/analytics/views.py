@@ -59,7 +59,7 @@ def _file_view(con: duckdb.DuckDBPyConnection, dataset: str, folder: Path) -> No
         if k != "point_index" or dataset != "shard_outcomes"
     )
     con.execute(
-        f"CREATE VIEW {dataset} AS SELECT * EXCLUDE (dataset) FROM read_parquet("
+        f"CREATE VIEW _{dataset}_files AS SELECT * EXCLUDE (dataset) FROM read_parquet("
         f"{pattern}, hive_partitioning = true, hive_types = {{{hive_types}}}, "
         "union_by_name = true)"
     )
@@ -72,13 +72,14 @@ def _empty_view(con: duckdb.DuckDBPyConnection, dataset: str) -> None:
     extra = ", CAST(NULL AS DATE) AS run_date"
     if "status" not in schema.names:
         extra += ", CAST(NULL AS VARCHAR) AS status"
-    con.execute(f"CREATE VIEW {dataset} AS SELECT *{extra} FROM _{dataset}_empty")
+    con.execute(f"CREATE VIEW _{dataset}_files AS SELECT *{extra} FROM _{dataset}_empty")
 
 
 def connect(results: Path, prefix: str) -> duckdb.DuckDBPyConnection:
     """In-memory DuckDB with one view per dataset over ``results/prefix``, plus point_summary.
 
-    A dataset with no files yet gets an empty view with the writer's schema.
+    Data views hold only shards with a success outcome. A dataset with no files yet gets
+    an empty view with the writer's schema.
 
     >>> con = connect(Path("/nonexistent"), "sweeps")
     >>> con.execute("SELECT count(*) FROM point_summary").fetchall()
@@ -93,5 +94,16 @@ def connect(results: Path, prefix: str) -> duckdb.DuckDBPyConnection:
             _file_view(con, dataset, folder)
         else:
             _empty_view(con, dataset)
+    con.execute("CREATE VIEW shard_outcomes AS SELECT * FROM _shard_outcomes_files")
+    # Data counts only once its shard's success outcome exists (written last): files of a
+    # shard still running, or left by a crashed attempt, are never read.
+    for dataset in ALL_DATASETS:
+        if dataset != "shard_outcomes":
+            con.execute(
+                f"CREATE VIEW {dataset} AS SELECT d.* FROM _{dataset}_files AS d "
+                "WHERE EXISTS (SELECT 1 FROM _shard_outcomes_files AS o "
+                "WHERE o.status = 'success' AND o.run_id = d.run_id "
+                "AND o.run_date = d.run_date AND o.shard_id = d.shard_id)"
+            )
     con.execute(f"CREATE VIEW point_summary AS {point_summary_sql()}")
     return con

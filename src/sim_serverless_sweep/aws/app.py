@@ -148,12 +148,13 @@ class SweepApp:
         try:
             message = ShardMessage.from_json(record.body)
         except ValidationError as exc:
-            # Poison message: reported failed, so it ends in (or stays in) the DLQ for an operator.
             logger.error(
                 "message body is not a shard message",
                 extra={"body_excerpt": record.body[:500], "error": str(exc)[:2000]},
             )
-            raise
+            if from_dlq:
+                return  # already dead-lettered; redelivering it for 14 days helps nobody
+            raise  # reported failed, so it ends in the DLQ
         logger.thread_safe_append_keys(run_id=message.run_id, shard_id=message.shard_id)
         if from_dlq:
             self._dead_letter(message)

@@ -61,7 +61,7 @@ class RuntimeConfig:
         except KeyLayoutError as exc:
             raise ConfigError(f"{SWEEP_RESULTS_PREFIX}: {exc}") from None
         receive = environ[MAX_RECEIVE_COUNT]
-        if not receive.isdigit() or int(receive) < 1:
+        if not (receive.isascii() and receive.isdigit()) or int(receive) < 1:
             raise ConfigError(f"{MAX_RECEIVE_COUNT}: {receive!r} is not a positive integer")
         dlq_arn = environ[SHARD_DLQ_ARN]
         if not dlq_arn.startswith("arn:") or dlq_arn.count(":") != 5:

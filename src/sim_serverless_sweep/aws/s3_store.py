@@ -46,7 +46,7 @@ class S3Store:
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
-            if _code(exc) in ("NoSuchKey", "404"):
+            if _code(exc) in ("NoSuchKey", "404") or self._missing_behind_403(exc, key):
                 return None
             raise
         return response["Body"].read()
@@ -55,10 +55,19 @@ class S3Store:
         try:
             self.client.head_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
-            if _status(exc) == 404:
+            if _status(exc) == 404 or self._missing_behind_403(exc, key):
                 return False
             raise
         return True
+
+    def _missing_behind_403(self, exc: ClientError, key: str) -> bool:
+        # S3 answers 403 instead of 404 for a missing key unless the caller may list the
+        # bucket; the role's ListBucket is scoped to the prefix, which a GET/HEAD does not
+        # carry. A prefix listing (allowed) tells "missing" from "really forbidden".
+        if _status(exc) != 403:
+            return False
+        listing = self.client.list_objects_v2(Bucket=self.bucket, Prefix=key, MaxKeys=1)
+        return not any(item["Key"] == key for item in listing.get("Contents", []))
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=key)

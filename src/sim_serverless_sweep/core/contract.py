@@ -22,7 +22,12 @@ from pydantic import (
     field_validator,
 )
 
-from sim_serverless_sweep.sim.params import PARAMETERS
+from sim_serverless_sweep.sim.params import (
+    DEMAND_PARAMS,
+    MAX_EXPECTED_REQUESTS,
+    PARAMETERS,
+    max_expected_requests,
+)
 
 RUN_ID_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$"
 SEED_LIMIT = 2**63
@@ -63,7 +68,7 @@ def _positive_int_env(environ: Mapping[str, str], name: str, default: int) -> in
     raw = environ.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or int(raw) < 1:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
         raise ConfigError(f"{name}: {raw!r} is not a positive integer")
     return int(raw)
 
@@ -151,7 +156,7 @@ class SweepRequest(BaseModel):
     ) -> dict[str, list[int | float]]:
         # Float parameters accept JSON integers (0 -> 0.0) so equal requests compare equal.
         return {
-            name: [float(v) if _is_float_param(name) else v for v in values]
+            name: [_as_float(v) if _is_float_param(name) else v for v in values]
             for name, values in dimensions.items()
         }
 
@@ -163,6 +168,13 @@ class SweepRequest(BaseModel):
     def canonical_json(self) -> str:
         """Stable JSON text of the request (sorted keys), for hashing and manifests."""
         return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+
+def _as_float(value: int | float) -> int | float:
+    try:
+        return float(value)
+    except OverflowError:
+        return value  # out of range; the registry check has already reported it
 
 
 def _is_float_param(name: str) -> bool:
@@ -266,21 +278,37 @@ def _rule_from_check(text: str) -> str:
 
 def _check_combinations(dimensions: Mapping[str, list[int | float]]) -> list[FieldProblem]:
     """Constraints across parameters that every grid point must satisfy."""
+    if not all(
+        name in PARAMETERS and values and all(PARAMETERS[name].check(v) is None for v in values)
+        for name, values in dimensions.items()
+    ):
+        return []  # value problems are reported already; combinations need valid values
+    problems: list[FieldProblem] = []
     warmups = dimensions.get("warmup_min") or [PARAMETERS["warmup_min"].default]
     horizons = dimensions.get("horizon_min") or [PARAMETERS["horizon_min"].default]
-    if not all(isinstance(v, int | float) for v in (*warmups, *horizons)):
-        return []
     if max(warmups) >= min(horizons):
         field = "dimensions.warmup_min" if "warmup_min" in dimensions else "dimensions.horizon_min"
-        return [
+        problems.append(
             FieldProblem(
                 field,
                 max(warmups) if "warmup_min" in dimensions else min(horizons),
                 f"every warmup_min must be below every horizon_min (largest warm-up "
                 f"{max(warmups)}, smallest horizon {min(horizons)})",
             )
-        ]
-    return []
+        )
+    demand = max_expected_requests(dimensions)
+    if demand > MAX_EXPECTED_REQUESTS:
+        field = next((f"dimensions.{n}" for n in DEMAND_PARAMS if n in dimensions), "dimensions")
+        problems.append(
+            FieldProblem(
+                field,
+                _MISSING,
+                f"the busiest grid point expects {demand:,.0f} requests per run "
+                f"(num_riders x request_rate_per_hour x horizon_min x price response); "
+                f"the model allows at most {MAX_EXPECTED_REQUESTS:,}",
+            )
+        )
+    return problems
 
 
 def _check_sharding(request: SweepRequest, limits: Limits) -> list[FieldProblem]:
@@ -420,7 +448,7 @@ def _decode(body: bytes | str | Mapping[str, Any], limits: Limits) -> dict[str, 
         )
     try:
         parsed = json.loads(data, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise RequestError(
             [FieldProblem("request", _MISSING, f"body is not valid JSON ({exc})")]
         ) from None

@@ -43,7 +43,7 @@ def check_prefix(prefix: str) -> str:
     """
     stripped = prefix.strip("/")
     if stripped and (
-        not _PREFIX_PATTERN.match(stripped)
+        not _PREFIX_PATTERN.fullmatch(stripped)
         or "=" in stripped
         or any(part in (".", "..") for part in stripped.split("/"))
     ):
@@ -59,7 +59,7 @@ def _join(prefix: str, *parts: str) -> str:
 
 
 def _check_run_id(run_id: str) -> None:
-    if not _RUN_ID_PATTERN.match(run_id):
+    if not _RUN_ID_PATTERN.fullmatch(run_id):
         raise KeyLayoutError(f"run_id {run_id!r} does not fit the key layout")
 
 
@@ -180,7 +180,7 @@ def parse_key(key: str) -> ParsedKey:
     >>> parse_key(outcome_key("p", dt.date(2026, 1, 2), "r1", "success", 0)).shard_id
     0
     """
-    match = _KEY_PATTERN.match(key)
+    match = _KEY_PATTERN.fullmatch(key)
     if match is None:
         raise KeyLayoutError(f"{key!r} is not a dataset key of this layout")
     dataset = match["dataset"]

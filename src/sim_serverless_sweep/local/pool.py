@@ -13,13 +13,14 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from contextlib import contextmanager
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sim_serverless_sweep.core.messages import ShardMessage
 from sim_serverless_sweep.local.fs_store import FilesystemStore
-from sim_serverless_sweep.runtime.shard import Delivery, deliver
+from sim_serverless_sweep.runtime.shard import Delivery, deliver, record_failure
 
 DEFAULT_MAX_ATTEMPTS = 3  # equals the cloud queue's redrive maxReceiveCount
 
@@ -103,8 +104,14 @@ def run_messages(
         return PoolReport()
     if pool is None:
         with worker_pool(min(workers, len(messages))) as own_pool:
-            return _deliver_all(messages, root, prefix, max_attempts, force, on_event, own_pool)
-    return _deliver_all(messages, root, prefix, max_attempts, force, on_event, pool)
+            return _deliver_all(
+                messages, root, prefix, max_attempts, force, on_event, own_pool, workers
+            )
+    return _deliver_all(messages, root, prefix, max_attempts, force, on_event, pool, workers)
+
+
+class WorkerCrashed(RuntimeError):
+    """A worker process died (killed, out of memory) while running the shard."""
 
 
 def _deliver_all(
@@ -115,22 +122,25 @@ def _deliver_all(
     force: bool,
     on_event: Callable[[ShardEvent], None] | None,
     pool: ProcessPoolExecutor,
+    workers: int,
 ) -> PoolReport:
     report = PoolReport()
     running: dict[Future[tuple[int, int, str, str | None, float]], tuple[str, int]] = {}
+    with ExitStack() as replacements:
 
-    def launch(body: str, attempt: int) -> None:
-        future = pool.submit(_work, str(root), prefix, body, attempt, max_attempts, force)
-        running[future] = (body, attempt)
+        def launch(body: str, attempt: int) -> None:
+            future = pool.submit(_work, str(root), prefix, body, attempt, max_attempts, force)
+            running[future] = (body, attempt)
 
-    for message in messages:
-        launch(message.to_json(), 1)
-    while running:
-        done, _ = wait(running, return_when=FIRST_COMPLETED)
-        for future in done:
-            body, attempt = running.pop(future)
-            shard_id, points, outcome, error, seconds = future.result()
-            delivery = Delivery(outcome)
+        def settle(
+            shard_id: int,
+            points: int,
+            attempt: int,
+            delivery: Delivery,
+            error: str | None,
+            seconds: float,
+            body: str,
+        ) -> None:
             report.attempts[shard_id] = attempt
             if delivery is Delivery.RETRY:
                 launch(body, attempt + 1)
@@ -142,6 +152,44 @@ def _deliver_all(
                 report.succeeded.append(shard_id)
             if on_event is not None:
                 on_event(ShardEvent(shard_id, points, attempt, delivery, error, seconds))
+
+        for message in messages:
+            launch(message.to_json(), 1)
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            broken: list[tuple[str, int]] = []
+            for future in done:
+                body, attempt = running.pop(future)
+                try:
+                    shard_id, points, outcome, error, seconds = future.result()
+                except BrokenProcessPool:
+                    broken.append((body, attempt))
+                    continue
+                settle(shard_id, points, attempt, Delivery(outcome), error, seconds, body)
+            if not broken:
+                continue
+            # A dead worker breaks the whole pool: every shard in flight counts one failed
+            # attempt (like a Lambda timeout), and the rest continue on a fresh pool.
+            broken.extend(running.values())
+            running.clear()
+            pool = replacements.enter_context(worker_pool(min(workers, len(broken))))
+            for body, attempt in broken:
+                message = ShardMessage.from_json(body)
+                crash = WorkerCrashed(f"worker process died during attempt {attempt}")
+                if attempt >= max_attempts:
+                    record_failure(message, FilesystemStore(root), prefix, attempt, crash)
+                    delivery = Delivery.FAILED
+                else:
+                    delivery = Delivery.RETRY
+                settle(
+                    message.shard_id,
+                    len(message.point_range),
+                    attempt,
+                    delivery,
+                    f"{type(crash).__name__}: {crash}",
+                    0.0,
+                    body,
+                )
     report.succeeded.sort()
     report.already_done.sort()
     return report

@@ -101,6 +101,7 @@ class LocalApiServer(ThreadingHTTPServer):
 class _RequestHandler(BaseHTTPRequestHandler):
     server: LocalApiServer
     protocol_version = "HTTP/1.1"
+    timeout = 30  # seconds; a client that stalls mid-body must not hold a thread forever
 
     def do_GET(self) -> None:
         self._dispatch()
@@ -125,6 +126,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
             self._send_plain(HTTPStatus.BAD_REQUEST, "Content-Length is not an integer")
+            return
+        if length < 0:
+            self._send_plain(HTTPStatus.BAD_REQUEST, "Content-Length must not be negative")
             return
         if length > MAX_PAYLOAD_BYTES:
             self._send_plain(

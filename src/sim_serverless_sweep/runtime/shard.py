@@ -16,7 +16,6 @@ import pyarrow as pa
 from sim_serverless_sweep import __version__
 from sim_serverless_sweep.core.keys import (
     DATA_DATASETS,
-    DataDataset,
     OutcomeStatus,
     data_key,
     outcome_key,
@@ -25,7 +24,7 @@ from sim_serverless_sweep.core.keys import (
 from sim_serverless_sweep.core.messages import ShardMessage
 from sim_serverless_sweep.core.schemas import STORAGE_SCHEMAS
 from sim_serverless_sweep.core.sharding import Plan, point_seed
-from sim_serverless_sweep.runtime.encode import PointKeys, concat, parquet_bytes, with_keys
+from sim_serverless_sweep.runtime.encode import ParquetSink, PointKeys, parquet_bytes, with_keys
 from sim_serverless_sweep.runtime.ports import ObjectStore
 from sim_serverless_sweep.sim import resolve_params, simulate
 
@@ -80,20 +79,19 @@ def run_shard(
     for point_index in message.point_range:
         point = plan.point(point_index)
         params = resolve_params(point)
-        per_dataset: dict[DataDataset, list[pa.Table]] = {d: [] for d in DATA_DATASETS}
+        # One row group per replicate, so memory holds one simulation at a time.
+        sinks = {dataset: ParquetSink() for dataset in DATA_DATASETS}
         for replicate in range(request.replications):
             result = simulate(point, point_seed(request.seed, point_index, replicate))
             keys = PointKeys(message.run_id, message.shard_id, point_index, replicate, params)
-            per_dataset["shard_metrics"].append(with_keys("shard_metrics", result.metrics, keys))
-            per_dataset["trip_data"].append(with_keys("trip_data", result.trips, keys))
-            per_dataset["snapshot_counts"].append(
-                with_keys("snapshot_counts", result.snapshots, keys)
-            )
-        for dataset, tables in per_dataset.items():
+            sinks["shard_metrics"].write(with_keys("shard_metrics", result.metrics, keys))
+            sinks["trip_data"].write(with_keys("trip_data", result.trips, keys))
+            sinks["snapshot_counts"].write(with_keys("snapshot_counts", result.snapshots, keys))
+        for dataset, sink in sinks.items():
             key = data_key(
                 prefix, dataset, message.run_date, message.run_id, message.shard_id, point_index
             )
-            store.put(key, parquet_bytes(concat(tables)))
+            store.put(key, sink.finish())
     store.put(success_key, outcome_bytes(message, "success", attempt, started, clock()))
     # A failure recorded by an earlier run of this shard is stale now.
     store.delete(outcome_key(prefix, message.run_date, message.run_id, "failure", message.shard_id))
@@ -112,23 +110,28 @@ def record_failure(
 ) -> bool:
     """Record a shard's permanent failure exactly once; False if it was already recorded.
 
-    Data files a crashed attempt left behind are removed first, so a failed shard
-    never has data files.
+    The failure outcome is created first (conditionally), then any data files a crashed
+    attempt left behind are removed, so a failed shard ends with no data files. If a
+    duplicate delivery has succeeded meanwhile, success wins: the failure is withdrawn
+    and its data kept. (A success that lands while the files are being removed can still
+    lose files; queries read data only of shards with a success outcome.)
     """
-    if store.exists(
-        outcome_key(prefix, message.run_date, message.run_id, "success", message.shard_id)
-    ):
-        return False  # a concurrent duplicate delivery succeeded: nothing failed
+    finished = clock()
+    body = outcome_bytes(message, "failure", attempts, started or finished, finished, error)
+    failure_key = outcome_key(prefix, message.run_date, message.run_id, "failure", message.shard_id)
+    created = store.put_if_absent(failure_key, body)
+    success_key = outcome_key(prefix, message.run_date, message.run_id, "success", message.shard_id)
+    if store.exists(success_key):
+        if created:
+            store.delete(failure_key)
+        return False
     for dataset in DATA_DATASETS:
         folder = shard_data_prefix(
             prefix, dataset, message.run_date, message.run_id, message.shard_id
         )
         for key in list(store.list_keys(folder)):
             store.delete(key)
-    finished = clock()
-    body = outcome_bytes(message, "failure", attempts, started or finished, finished, error)
-    key = outcome_key(prefix, message.run_date, message.run_id, "failure", message.shard_id)
-    return store.put_if_absent(key, body)
+    return created
 
 
 def deliver(

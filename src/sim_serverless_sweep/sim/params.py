@@ -6,8 +6,9 @@ dimensions against this registry, so any parameter can be swept.
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, cast
 
@@ -357,3 +358,49 @@ def expected_candidate_requests(p: Mapping[str, ParamValue]) -> float:
         * float(p["horizon_min"])
         * price_multiplier(p)
     )
+
+
+# The parameters expected_candidate_requests depends on: rate factors, then the price response.
+DEMAND_PARAMS: tuple[str, ...] = ("num_riders", "request_rate_per_hour", "horizon_min")
+PRICE_PARAMS: tuple[str, ...] = (
+    "city_size_km",
+    "speed_kmh",
+    "base_fare",
+    "per_km_fare",
+    "per_min_fare",
+    "reference_fare",
+    "price_elasticity",
+)
+_MAX_PRICE_COMBINATIONS = 10_000
+
+
+def max_expected_requests(dimensions: Mapping[str, Sequence[ParamValue]]) -> float:
+    """Largest expected_candidate_requests over a grid, without expanding it.
+
+    The demand is a product of non-negative factors of disjoint parameter sets, so its
+    maximum is the product of the factors' maxima; the price factor is maximised over
+    its own (usually tiny) sub-grid, or bounded by its cap when that is too large.
+
+    >>> max_expected_requests({"num_riders": [100, 200]}) > 0
+    True
+    """
+    base: dict[str, ParamValue] = {name: spec.default for name, spec in PARAMETERS.items()}
+    for name in DEMAND_PARAMS:
+        if dimensions.get(name):
+            base[name] = max(dimensions[name])
+    price_dims = [name for name in PRICE_PARAMS if dimensions.get(name)]
+    combinations = math.prod(len(dimensions[name]) for name in price_dims)
+    if combinations > _MAX_PRICE_COMBINATIONS:
+        multiplier = MAX_PRICE_MULTIPLIER
+    else:
+        multiplier = max(
+            price_multiplier({**base, **dict(zip(price_dims, combo, strict=True))})
+            for combo in itertools.product(*(dimensions[name] for name in price_dims))
+        )
+    per_run = (
+        float(base["num_riders"])
+        * float(base["request_rate_per_hour"])
+        / 60.0
+        * float(base["horizon_min"])
+    )
+    return per_run * multiplier
