@@ -66,6 +66,16 @@ def default_workers() -> int:
     return os.cpu_count() or 1
 
 
+def _exit_with_parent() -> None:
+    # Linux prctl(PR_SET_PDEATHSIG): a worker gets SIGTERM when the process that forked
+    # it dies, so killing `sweep run` alone never leaves idle workers behind.
+    import ctypes
+    import signal
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM)
+
+
 def _ready(_: int) -> int:
     return os.getpid()
 
@@ -75,12 +85,16 @@ def worker_pool(workers: int, *, fork: bool = False) -> Iterator[ProcessPoolExec
     """A process pool whose workers all exist when this returns.
 
     ``fork=True`` (Linux only; elsewhere spawn is used) skips each worker's ~0.3 s of
-    imports; call it before the process starts threads (e.g. a progress bar), since
-    forking a threaded process is unsafe. spawn workers never inherit threads or locks.
+    imports; call it from the main thread before the process starts other threads (e.g. a
+    progress bar), since forking a threaded process is unsafe; forked workers exit when
+    the parent dies. spawn workers never inherit threads or locks.
     """
     method = "fork" if fork and sys.platform == "linux" else "spawn"
     context = multiprocessing.get_context(method)
-    with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=context) as pool:
+    initializer = _exit_with_parent if method == "fork" else None
+    with ProcessPoolExecutor(
+        max_workers=max(1, workers), mp_context=context, initializer=initializer
+    ) as pool:
         list(pool.map(_ready, range(max(1, workers))))
         yield pool
 
