@@ -43,6 +43,8 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/sim_throughput.py
 	$(BIN)/python bench/local_sweep.py
+	$(BIN)/python bench/ingress.py
+	$(BIN)/python bench/estimate_accuracy.py
 
 clean:
 	rm -rf $(RESULTS) reports .pytest_cache .mypy_cache .ruff_cache

@@ -28,18 +28,15 @@ def with_keys(dataset: Dataset, table: pa.Table, keys: PointKeys) -> pa.Table:
     """Prefix a simulation table with key and parameter columns (constant per file)."""
     schema = STORAGE_SCHEMAS[dataset]
     rows = table.num_rows
+    leading = len(schema) - table.num_columns  # key + parameter columns come first
     constants: list[pa.Array] = []
-    for field in schema:
-        if field.name in table.column_names:
-            break
-        value: object
+    for field in list(schema)[:leading]:
         if field.name in ("run_id", "shard_id", "point_index", "replicate"):
-            value = getattr(keys, field.name)
+            value: object = getattr(keys, field.name)
         else:
             value = keys.params[field.name]
         constants.append(pa.repeat(pa.scalar(value, field.type), rows))
-    columns = constants + [table.column(name) for name in table.column_names]
-    return pa.Table.from_arrays(columns, schema=schema)
+    return pa.Table.from_arrays([*constants, *table.columns], schema=schema)
 
 
 class ParquetSink:
