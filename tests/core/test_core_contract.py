@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -279,3 +280,10 @@ def test_json_schema_lists_every_parameter() -> None:
     properties = schema["properties"]["dimensions"]["properties"]
     assert {"commission_rate", "num_drivers", "num_riders"} <= set(properties)
     assert properties["num_drivers"]["items"]["type"] == "integer"
+
+
+def test_published_schema_is_current() -> None:
+    published = Path(__file__).resolve().parents[2] / "docs" / "request.schema.json"
+    assert json.loads(published.read_text()) == request_json_schema(), (
+        "docs/request.schema.json is stale: run `.venv/bin/sweep schema > docs/request.schema.json`"
+    )

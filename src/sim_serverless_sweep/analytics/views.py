@@ -13,7 +13,7 @@ import duckdb
 import pyarrow as pa
 
 from sim_serverless_sweep.analytics.summary import point_summary_sql
-from sim_serverless_sweep.core.keys import ALL_DATASETS, dataset_root
+from sim_serverless_sweep.core.keys import ALL_DATASETS, PART_FILE, dataset_root
 from sim_serverless_sweep.core.schemas import DATASET_SCHEMAS
 
 # Pinned so DuckDB never guesses partition types differently from Athena.
@@ -52,7 +52,7 @@ def _install_shims(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _file_view(con: duckdb.DuckDBPyConnection, dataset: str, folder: Path) -> None:
-    pattern = _sql_string(f"{folder.as_posix()}/**/part-0.parquet")
+    pattern = _sql_string(f"{folder.as_posix()}/**/{PART_FILE}")
     hive_types = ", ".join(
         f"{_sql_string(k)}: {v}"
         for k, v in HIVE_TYPES.items()
@@ -89,7 +89,7 @@ def connect(results: Path, prefix: str) -> duckdb.DuckDBPyConnection:
     _install_shims(con)
     for dataset in ALL_DATASETS:
         folder = results / dataset_root(prefix, dataset)
-        has_files = folder.is_dir() and any(folder.glob("**/part-0.parquet"))
+        has_files = folder.is_dir() and any(folder.glob(f"**/{PART_FILE}"))
         if has_files:
             _file_view(con, dataset, folder)
         else:
