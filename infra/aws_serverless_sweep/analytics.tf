@@ -90,46 +90,63 @@ resource "aws_athena_workgroup" "analytics" {
 
 resource "aws_athena_named_query" "revenue_wait_by_commission" {
   name        = "${local.name}-revenue-and-wait-by-commission"
-  description = "Platform revenue, bookings, rider wait and completion by commission rate, per run (last 30 days)."
+  description = "Per-simulation platform revenue, bookings, rider wait and completion by commission rate, per run; successful shards only (last 30 days)."
   workgroup   = aws_athena_workgroup.analytics.id
   database    = aws_glue_catalog_database.sweep.name
-  query       = <<-SQL
+  # Means per simulation (a point x replicate row), never sums: totals would grow with
+  # the replication count and with every other swept dimension.
+  query = <<-SQL
     SELECT
-      run_id,
-      commission_rate,
-      count(*) AS points,
-      sum(platform_revenue) AS platform_revenue,
-      sum(gross_bookings) AS gross_bookings,
-      avg(wait_mean_min) AS wait_mean_min,
-      avg(wait_p95_min) AS wait_p95_min,
-      avg(completion_rate) AS completion_rate,
-      avg(driver_net_hourly_earnings) AS driver_net_hourly_earnings
-    FROM "${aws_glue_catalog_database.sweep.name}"."${local.athena_tables["shard_metrics"]}"
-    WHERE run_date >= current_date - INTERVAL '30' DAY
-    GROUP BY run_id, commission_rate
-    ORDER BY run_id, commission_rate
+      m.run_id,
+      m.commission_rate,
+      count(DISTINCT m.point_index) AS points,
+      count(*) AS simulations,
+      avg(m.platform_revenue) AS platform_revenue_per_simulation,
+      avg(m.gross_bookings) AS gross_bookings_per_simulation,
+      avg(m.wait_mean_min) AS wait_mean_min,
+      avg(m.wait_p95_min) AS wait_p95_min,
+      CAST(sum(m.completed) AS DOUBLE) / NULLIF(sum(m.completed + m.cancelled), 0) AS completion_rate,
+      avg(m.driver_net_hourly_earnings) AS driver_net_hourly_earnings
+    FROM "${aws_glue_catalog_database.sweep.name}"."${local.athena_tables["shard_metrics"]}" AS m
+    WHERE m.run_date >= current_date - INTERVAL '30' DAY
+      AND EXISTS (
+        SELECT 1
+        FROM "${aws_glue_catalog_database.sweep.name}"."${local.athena_tables["shard_outcomes"]}" AS o
+        WHERE o.run_date = m.run_date AND o.run_id = m.run_id AND o.shard_id = m.shard_id
+          AND o.status = 'success'
+      )
+    GROUP BY m.run_id, m.commission_rate
+    ORDER BY m.run_id, m.commission_rate
   SQL
 }
 
 resource "aws_athena_named_query" "wait_distribution_by_commission" {
   name        = "${local.name}-trip-wait-distribution-by-commission"
-  description = "Trip-level wait percentiles and cancellation share by commission rate, per run (measurement window, last 30 days)."
+  description = "Trip-level wait percentiles of completed trips and cancellation share by commission rate, per run (measurement window, successful shards, last 30 days)."
   workgroup   = aws_athena_workgroup.analytics.id
   database    = aws_glue_catalog_database.sweep.name
-  query       = <<-SQL
+  # Waits of completed trips only (a cancelled trip's wait_min is its time to cancel),
+  # as in the per-point metrics; revenue as a mean per simulation.
+  query = <<-SQL
     SELECT
-      run_id,
-      commission_rate,
+      t.run_id,
+      t.commission_rate,
       count(*) AS requests,
-      approx_percentile(wait_min, 0.5) AS wait_p50_min,
-      approx_percentile(wait_min, 0.95) AS wait_p95_min,
-      CAST(count_if(trip_status = 'cancelled') AS DOUBLE) / NULLIF(count(*), 0) AS cancelled_share,
-      sum(commission) AS platform_revenue
-    FROM "${aws_glue_catalog_database.sweep.name}"."${local.athena_tables["trip_data"]}"
-    WHERE run_date >= current_date - INTERVAL '30' DAY
-      AND in_window
-    GROUP BY run_id, commission_rate
-    ORDER BY run_id, commission_rate
+      approx_percentile(CASE WHEN t.trip_status = 'completed' THEN t.wait_min END, 0.5) AS wait_p50_min,
+      approx_percentile(CASE WHEN t.trip_status = 'completed' THEN t.wait_min END, 0.95) AS wait_p95_min,
+      CAST(count_if(t.trip_status = 'cancelled') AS DOUBLE) / NULLIF(count(*), 0) AS cancelled_share,
+      sum(t.commission) / count(DISTINCT CAST(t.point_index AS varchar) || '/' || CAST(t.replicate AS varchar)) AS platform_revenue_per_simulation
+    FROM "${aws_glue_catalog_database.sweep.name}"."${local.athena_tables["trip_data"]}" AS t
+    WHERE t.run_date >= current_date - INTERVAL '30' DAY
+      AND t.in_window
+      AND EXISTS (
+        SELECT 1
+        FROM "${aws_glue_catalog_database.sweep.name}"."${local.athena_tables["shard_outcomes"]}" AS o
+        WHERE o.run_date = t.run_date AND o.run_id = t.run_id AND o.shard_id = t.shard_id
+          AND o.status = 'success'
+      )
+    GROUP BY t.run_id, t.commission_rate
+    ORDER BY t.run_id, t.commission_rate
   SQL
 }
 

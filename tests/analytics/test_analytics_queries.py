@@ -160,7 +160,8 @@ def test_revenue_wait_by_commission(results: Path, read_rows: Callable[..., Rows
             "gross_bookings_mean": mean(r["gross_bookings"] for r in rows),
             "wait_p95_min_mean": mean(r["wait_p95_min"] for r in rows),
             "wait_p95_min_max": max(r["wait_p95_min"] for r in rows),
-            "completion_rate_mean": mean(r["completion_rate"] for r in rows),
+            "completion_rate": sum(r["completed"] for r in rows)
+            / sum(r["completed"] + r["cancelled"] for r in rows),
         }
         for (run_id, rate), rows in group(metrics, "run_id", "commission_rate").items()
     ]
@@ -199,20 +200,23 @@ def test_best_commission_per_fleet(results: Path, read_rows: Callable[..., Rows]
 
 def test_driver_earnings_vs_wage(results: Path, read_rows: Callable[..., Rows]) -> None:
     metrics = read_rows(results, "shard_metrics")
+
+    def hours(r: dict[str, Any]) -> float:
+        return float(r["mean_online_drivers"]) * (r["window_end_minute"] - r["window_start_minute"])
+
+    def weighted(rows: Rows, column: str) -> float:
+        known = [r for r in rows if r[column] is not None]
+        return sum(r[column] * hours(r) for r in known) / sum(hours(r) for r in known)
+
     expected = [
         {
             "run_id": run_id,
             "commission_rate": rate,
             "simulations": len(rows),
-            "net_hourly_earnings_mean": mean(r["driver_net_hourly_earnings"] for r in rows),
-            "reservation_wage_mean": mean(r["reservation_wage_mean"] for r in rows),
-            "earnings_minus_wage_mean": mean(
-                r["driver_net_hourly_earnings"] - r["reservation_wage_mean"]
-                for r in rows
-                if r["driver_net_hourly_earnings"] is not None
-            ),
+            "net_hourly_earnings": weighted(rows, "driver_net_hourly_earnings"),
+            "pool_reservation_wage_mean": mean(r["reservation_wage_mean"] for r in rows),
             "online_share_mean": mean(r["mean_online_drivers"] / r["num_drivers"] for r in rows),
-            "utilisation_mean": mean(r["utilisation"] for r in rows),
+            "utilisation": weighted(rows, "utilisation"),
         }
         for (run_id, rate), rows in group(metrics, "run_id", "commission_rate").items()
     ]
