@@ -56,7 +56,10 @@ fi
 say "Deploying as ${caller_arn}"
 
 # --- build ---------------------------------------------------------------------------
-# Build for the architecture / runtime the user asks Terraform for (defaults: arm64, 3.12).
+# Build for the architecture / runtime the user asks Terraform for (defaults: arm64, 3.12),
+# read in Terraform's precedence order: terraform.tfvars, *.auto.tfvars, then -var-file and
+# -var in command-line order (later wins). File paths are relative to this folder, as for
+# `terraform -chdir`.
 arch="arm64"
 python_version="3.12"
 pick_var() {
@@ -65,11 +68,28 @@ pick_var() {
     lambda_runtime=python*) python_version="${1#lambda_runtime=python}" ;;
   esac
 }
+pick_file() {
+  local file="$1" line
+  [[ "${file}" = /* ]] || file="${here}/${file}"
+  [[ -f "${file}" ]] || return 0
+  local arch_re='^[[:space:]]*lambda_architecture[[:space:]]*=[[:space:]]*"([^"]*)"'
+  local runtime_re='^[[:space:]]*lambda_runtime[[:space:]]*=[[:space:]]*"python([^"]*)"'
+  while IFS= read -r line || [[ -n "${line}" ]]; do
+    if [[ "${line}" =~ ${arch_re} ]]; then arch="${BASH_REMATCH[1]}"; fi
+    if [[ "${line}" =~ ${runtime_re} ]]; then python_version="${BASH_REMATCH[1]}"; fi
+  done <"${file}"
+}
+pick_file terraform.tfvars
+for auto in "${here}"/*.auto.tfvars; do
+  if [[ -e "${auto}" ]]; then pick_file "${auto}"; fi
+done
 args=("$@")
 for ((i = 0; i < ${#args[@]}; i++)); do
   case "${args[i]}" in
     -var) if ((i + 1 < ${#args[@]})); then pick_var "${args[i + 1]}"; fi ;;
     -var=*) pick_var "${args[i]#-var=}" ;;
+    -var-file) if ((i + 1 < ${#args[@]})); then pick_file "${args[i + 1]}"; fi ;;
+    -var-file=*) pick_file "${args[i]#-var-file=}" ;;
   esac
 done
 

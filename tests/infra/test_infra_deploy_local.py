@@ -146,6 +146,22 @@ def test_the_build_follows_the_architecture_and_runtime_asked_of_terraform(
     assert build[2:6] == ["--arch", "x86_64", "--python-version", "3.13"]
 
 
+def test_the_build_follows_a_var_file_and_a_later_var_wins(tmp_path: Path) -> None:
+    var_file = tmp_path / "prod.tfvars"
+    var_file.write_text(
+        'results_bucket_name = "b"\n  lambda_architecture = "x86_64"\nlambda_runtime = "python3.13"'
+    )
+    result, calls = run(tmp_path, [f"-var-file={var_file}"])
+    assert result.returncode == 0, result.stderr
+    (build,) = [c for c in calls if c[0] == "python3" and c[1].endswith("build_runtime.py")]
+    assert build[2:6] == ["--arch", "x86_64", "--python-version", "3.13"]
+
+    result, calls = run(tmp_path, ["-var-file", str(var_file), "-var", "lambda_architecture=arm64"])
+    assert result.returncode == 0, result.stderr
+    (build,) = [c for c in calls if c[0] == "python3" and c[1].endswith("build_runtime.py")]
+    assert build[2:6] == ["--arch", "arm64", "--python-version", "3.13"]
+
+
 def test_a_failing_build_stops_before_terraform(tmp_path: Path) -> None:
     result, calls = run(tmp_path, ["-var", "results_bucket_name=b"], PYTHON3_EXIT="1")
     assert result.returncode != 0
