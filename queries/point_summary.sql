@@ -5,6 +5,7 @@ WITH metric_names AS (
     SELECT metric FROM (VALUES
         ('requests'),
         ('completed'),
+        ('served'),
         ('cancelled'),
         ('completion_rate'),
         ('wait_mean_min'),
@@ -35,6 +36,7 @@ long_values AS (
         CASE m.metric
             WHEN 'requests' THEN CAST(s.requests AS DOUBLE)
             WHEN 'completed' THEN CAST(s.completed AS DOUBLE)
+            WHEN 'served' THEN CAST(s.served AS DOUBLE)
             WHEN 'cancelled' THEN CAST(s.cancelled AS DOUBLE)
             WHEN 'completion_rate' THEN CAST(s.completion_rate AS DOUBLE)
             WHEN 'wait_mean_min' THEN CAST(s.wait_mean_min AS DOUBLE)

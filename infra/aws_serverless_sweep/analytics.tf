@@ -105,7 +105,7 @@ resource "aws_athena_named_query" "revenue_wait_by_commission" {
       avg(m.gross_bookings) AS gross_bookings_per_simulation,
       avg(m.wait_mean_min) AS wait_mean_min,
       avg(m.wait_p95_min) AS wait_p95_min,
-      CAST(sum(m.completed) AS DOUBLE) / NULLIF(sum(m.completed + m.cancelled), 0) AS completion_rate,
+      CAST(sum(m.served) AS DOUBLE) / NULLIF(sum(m.served + m.cancelled), 0) AS completion_rate,
       avg(m.driver_net_hourly_earnings) AS driver_net_hourly_earnings
     FROM "${aws_glue_catalog_database.sweep.name}"."${local.athena_tables["shard_metrics"]}" AS m
     WHERE m.run_date >= current_date - INTERVAL '30' DAY

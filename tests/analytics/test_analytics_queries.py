@@ -160,8 +160,8 @@ def test_revenue_wait_by_commission(results: Path, read_rows: Callable[..., Rows
             "gross_bookings_mean": mean(r["gross_bookings"] for r in rows),
             "wait_p95_min_mean": mean(r["wait_p95_min"] for r in rows),
             "wait_p95_min_max": max(r["wait_p95_min"] for r in rows),
-            "completion_rate": sum(r["completed"] for r in rows)
-            / sum(r["completed"] + r["cancelled"] for r in rows),
+            "completion_rate": sum(r["served"] for r in rows)
+            / sum(r["served"] + r["cancelled"] for r in rows),
         }
         for (run_id, rate), rows in group(metrics, "run_id", "commission_rate").items()
     ]

@@ -87,12 +87,14 @@ METRICS_SCHEMA = pa.schema(
         _f("window_end_minute", pa.int32(), "minute", "End of measurement (= horizon_min)."),
         _f("requests", pa.int64(), "requests", "Requests made in the window."),
         _f("completed", pa.int64(), "trips", "Window requests completed."),
+        _f("served", pa.int64(), "requests", "Window requests picked up (then always completed)."),
         _f("cancelled", pa.int64(), "requests", "Window requests cancelled."),
         _f(
             "completion_rate",
             pa.float64(),
             "share",
-            "completed / (completed + cancelled); requests still open at the end are left out.",
+            "served / (served + cancelled), served = picked up (a picked-up rider always "
+            "completes); requests still unmatched at the end are left out.",
             True,
         ),
         _f(

@@ -131,9 +131,12 @@ def build_metrics(run: RunArrays) -> pa.Table:
     a = run.accepted
     in_window = a[run.req_minute[a] >= w0]
     completed = in_window[run.dropoff_at[in_window] >= 0]
+    # A picked-up rider can no longer cancel, so "served" is resolved at pickup; counting
+    # only drop-offs would bias the rate (and waits) by the trips the horizon cuts off.
+    served = in_window[run.pickup_at[in_window] >= 0]
     n_cancelled = int(np.count_nonzero(run.cancel_at[in_window] >= 0))
-    resolved = completed.size + n_cancelled
-    waits = (run.pickup_at[completed] - run.req_minute[completed]).astype(np.float64)
+    resolved = served.size + n_cancelled
+    waits = (run.pickup_at[served] - run.req_minute[served]).astype(np.float64)
     if waits.size:
         p50, p95 = np.percentile(waits, [50.0, 95.0])
         wait_stats: list[float | None] = [float(waits.mean()), float(p50), float(p95)]
@@ -160,8 +163,9 @@ def build_metrics(run: RunArrays) -> pa.Table:
         "window_end_minute": w1,
         "requests": int(in_window.size),
         "completed": int(completed.size),
+        "served": int(served.size),
         "cancelled": n_cancelled,
-        "completion_rate": _ratio(completed.size, resolved),
+        "completion_rate": _ratio(served.size, resolved),
         "wait_mean_min": wait_stats[0],
         "wait_p50_min": wait_stats[1],
         "wait_p95_min": wait_stats[2],
