@@ -98,6 +98,15 @@ def test_query_is_portable_trino(query: Path) -> None:
         ("SELECT `run_id` FROM shard_metrics", "not valid Trino"),
         ("SELECT wait_p95_min AS w FROM shard_metrics WHERE w > 1", "does not resolve"),
         ("SELECT wait_p59_min FROM shard_metrics", "does not resolve"),
+        ("SELECT * FROM shard_metrics m ASOF JOIN trip_data t ON m.run_id = t.run_id", "ASOF"),
+        ("SELECT run_id FROM trip_data WHERE run_id GLOB 'a*'", "GLOB"),
+        ("SELECT run_id FROM trip_data UNION BY NAME SELECT run_id FROM trip_data", "UNION BY"),
+        ("SELECT run_id FROM trip_data WHERE run_id LIKE ANY ('a%', 'b%')", "LIKE ANY"),
+        ("SELECT * FROM range(10)", "table function"),
+        ("SELECT * FROM read_parquet('x.parquet')", "table function"),
+        ("SELECT greatest(wait_p50_min, wait_p95_min) FROM shard_metrics", "greatest"),
+        ("SELECT concat(run_id, 'x') FROM shard_metrics", "concat"),
+        ("SELECT run_id FROM shard_metrics WHERE status = 'success'", "does not resolve"),
     ],
 )
 def test_checker_rejects_duckdb_only_sql(sql: str, problem: str) -> None:
