@@ -268,7 +268,7 @@ PARAMETERS: dict[str, ParamSpec] = {
         _p(
             "supply_response_per_min",
             "float",
-            0.03,
+            0.1,
             0.0,
             1.0,
             "1/minute",

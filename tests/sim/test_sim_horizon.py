@@ -1,0 +1,32 @@
+"""Past warm-up, results do not drift with the horizon, also in an undersupplied market."""
+
+from __future__ import annotations
+
+import statistics
+
+import pytest
+
+from sim_serverless_sweep.sim import simulate
+
+# Undersupplied: a small pool, patient riders who wait long rather than cancel.
+TIGHT = {"num_drivers": 40, "patience_mean_min": 30.0}
+SEEDS = range(4)
+
+
+def window_means(horizon: int) -> dict[str, float]:
+    rows = [
+        simulate({**TIGHT, "horizon_min": horizon}, seed).metrics.to_pylist()[0] for seed in SEEDS
+    ]
+    return {
+        name: statistics.mean(float(r[name]) for r in rows)
+        for name in ("completion_rate", "mean_online_drivers", "wait_mean_min", "utilisation")
+    }
+
+
+def test_undersupplied_market_does_not_drift_with_horizon() -> None:
+    short, long = window_means(480), window_means(1440)
+    assert short["completion_rate"] < 0.97  # the market really is tight
+    assert long["completion_rate"] == pytest.approx(short["completion_rate"], rel=0.03)
+    assert long["mean_online_drivers"] == pytest.approx(short["mean_online_drivers"], rel=0.05)
+    assert long["utilisation"] == pytest.approx(short["utilisation"], rel=0.05)
+    assert long["wait_mean_min"] == pytest.approx(short["wait_mean_min"], rel=0.10)
