@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@# An editable install leaves src/ uncompiled; compile once so every `sweep` start
+	@# (and every forked worker) skips it, even where PYTHONDONTWRITEBYTECODE is set.
+	$(BIN)/python -m compileall -q src
 	touch $(STAMP)
 
 DEMO_QUERY := SELECT point_index, commission_rate, num_drivers, num_riders, round(mean_online_drivers, 1) AS online_drivers, round(completion_rate, 3) AS completion_rate, round(wait_mean_min, 2) AS wait_mean_min, platform_revenue FROM shard_metrics WHERE run_id = 'demo-run-001' ORDER BY point_index
