@@ -8,7 +8,7 @@ several runs of:
   (plan + simulate + Parquet encode + atomic writes) against simulate() alone.
 
 Targets (issue 3): speed-up >= 1.8x on 2 cores; overhead <= 10%.
-Usage: python bench/local_sweep.py [--repeats 3]
+Usage: python bench/local_sweep.py [--repeats 3] [--scratch DIR]
 """
 
 from __future__ import annotations
@@ -152,7 +152,15 @@ def bench_grid(name: str, dimensions: dict[str, list[Any]], repeats: int) -> Non
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--scratch",
+        default=None,
+        help="folder for the results written during the bench (default: the system temp "
+        "folder); e.g. /dev/shm to leave the disk out of the figures",
+    )
     args = parser.parse_args()
+    if args.scratch:
+        tempfile.tempdir = args.scratch  # every TemporaryDirectory below goes there
     for name, dimensions in GRIDS.items():
         bench_grid(name, dimensions, args.repeats)
 
