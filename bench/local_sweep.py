@@ -1,14 +1,19 @@
 """Embedded runner speed: 64-point sweeps with 1 and 2 workers.
 
-For three grids (the seed's fleet sizes; fleets 4-5x larger; the same over 24 h) prints medians over
-several runs of:
-- wall time of `sweep run` with 1 and 2 workers (whole command: interpreter and
-  pool start-up included) and the 2-worker speed-up;
+For three grids (the seed's fleet sizes; fleets 4-5x larger; the same over 24 h) prints
+medians over several rounds of:
+- wall time of `sweep run --json` with 1 and 2 workers (whole command: interpreter,
+  imports and pool start-up included). Each round runs both back to back, in
+  alternating order, and the speed-up is the median of the per-round ratios, so slow
+  spells of a shared machine fall on both sides of a ratio;
+- the machine's own ceiling for that speed-up: the same 64 simulate() calls in one
+  forked process against split over two (no runner, no files, no start-up);
 - non-simulation overhead: the same 64 points through `run_shard` in one process
-  (plan + simulate + Parquet encode + atomic writes) against simulate() alone.
+  (plan + simulate + key columns + Parquet encode + atomic writes) against the time
+  spent inside simulate() during those very calls.
 
 Targets (issue 3): speed-up >= 1.8x on 2 cores; overhead <= 10%.
-Usage: python bench/local_sweep.py [--repeats 3] [--scratch DIR]
+Usage: python bench/local_sweep.py [--repeats 5] [--scratch DIR] [--grid NAME]
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import multiprocessing
 import statistics
 import subprocess
 import sys
@@ -26,7 +32,7 @@ from typing import Any
 
 from sim_serverless_sweep.core.contract import parse_request
 from sim_serverless_sweep.core.messages import ShardMessage
-from sim_serverless_sweep.core.sharding import Plan
+from sim_serverless_sweep.core.sharding import Plan, point_seed
 from sim_serverless_sweep.local.fs_store import FilesystemStore
 from sim_serverless_sweep.runtime import shard as shard_module
 from sim_serverless_sweep.sim import simulate
@@ -77,11 +83,36 @@ def run_cli(request_path: Path, workers: int) -> float:
         return time.perf_counter() - began
 
 
+def _simulate_points(body: dict[str, Any], indices: range) -> None:
+    request = parse_request(json.dumps(body))
+    plan = Plan.from_request(request)
+    for index in indices:
+        simulate(plan.point(index), point_seed(request.seed, index, 0))
+
+
+def ceiling_ratio(body: dict[str, Any]) -> float:
+    """simulate() of all points in one forked process / split over two, wall time."""
+    context = multiprocessing.get_context("fork")
+    points = Plan.from_request(parse_request(json.dumps(body))).points
+
+    def timed(parts: list[range]) -> float:
+        began = time.perf_counter()
+        procs = [context.Process(target=_simulate_points, args=(body, part)) for part in parts]
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join()
+        return time.perf_counter() - began
+
+    half = points // 2
+    return timed([range(points)]) / timed([range(half), range(half, points)])
+
+
 def in_process_seconds(body: dict[str, Any]) -> tuple[float, float]:
     """(time inside simulate(), whole run_shard time) for every shard, in one process.
 
     simulate() is timed inside run_shard itself, so both figures come from the same
-    calls and the difference is exactly plan + table building + encode + writes.
+    calls and the difference is exactly plan + key columns + encode + writes.
     """
     request = parse_request(json.dumps(body))
     plan = Plan.from_request(request)
@@ -109,40 +140,49 @@ def in_process_seconds(body: dict[str, Any]) -> tuple[float, float]:
     return inside, whole
 
 
+def _runs(values: list[float], unit: str = "") -> str:
+    return ", ".join(f"{v:.2f}{unit}" for v in values)
+
+
 def bench_grid(name: str, dimensions: dict[str, list[Any]], repeats: int) -> None:
     body = request_for(dimensions)
     with tempfile.TemporaryDirectory() as tmp:
         request_path = Path(tmp) / "request.json"
         request_path.write_text(json.dumps(body))
         walls: dict[int, list[float]] = {1: [], 2: []}
+        ratios: list[float] = []
+        ceilings: list[float] = []
+        overheads: list[float] = []
         sims: list[float] = []
         shards: list[float] = []
-        for _ in range(repeats):
+        for round_ in range(repeats):
             sim, whole = in_process_seconds(body)
             sims.append(sim)
             shards.append(whole)
-            for workers in (1, 2):
-                walls[workers].append(run_cli(request_path, workers))
+            overheads.append(100 * (whole - sim) / whole)
+            ceilings.append(ceiling_ratio(body))
+            pair: dict[int, float] = {}
+            for workers in (1, 2) if round_ % 2 == 0 else (2, 1):
+                pair[workers] = run_cli(request_path, workers)
+                walls[workers].append(pair[workers])
+            ratios.append(pair[1] / pair[2])
     one, two = statistics.median(walls[1]), statistics.median(walls[2])
     sim, whole = statistics.median(sims), statistics.median(shards)
-    print(f"{name}: 64 points, 16 shards, medians of {repeats} runs")
+    speed_up, ceiling = statistics.median(ratios), statistics.median(ceilings)
+    print(f"{name}: 64 points, 16 shards, {repeats} rounds (medians)")
     print(f"  inside simulate(), in process     : {sim:7.2f} s")
     print(f"  run_shard (+plan, encode, writes) : {whole:7.2f} s")
     print(
-        f"  non-simulation overhead           : {100 * (whole - sim) / whole:6.1f} %"
-        "  (target <= 10%)"
+        f"  non-simulation overhead           : {statistics.median(overheads):6.1f} %"
+        f"  (target <= 10%; rounds: {_runs(overheads)})"
     )
+    print(f"  sweep run --workers 1             : {one:7.2f} s   (rounds: {_runs(walls[1])})")
+    print(f"  sweep run --workers 2             : {two:7.2f} s   (rounds: {_runs(walls[2])})")
     print(
-        f"  sweep run --workers 1             : {one:7.2f} s   (runs: "
-        + ", ".join(f"{w:.2f}" for w in walls[1])
-        + ")"
+        f"  speed-up 2 vs 1 workers           : {speed_up:7.2f} x   (target >= 1.8;"
+        f" rounds: {_runs(ratios)})"
     )
-    print(
-        f"  sweep run --workers 2             : {two:7.2f} s   (runs: "
-        + ", ".join(f"{w:.2f}" for w in walls[2])
-        + ")"
-    )
-    print(f"  speed-up 2 vs 1 workers           : {one / two:7.2f} x   (target >= 1.8)")
+    print(f"  machine ceiling, bare simulate()  : {ceiling:7.2f} x   (rounds: {_runs(ceilings)})")
     print(
         f"  fixed cost in the 1-worker wall   : {one - whole:7.2f} s  (interpreter, imports,"
         " pool start-up)"
@@ -151,18 +191,19 @@ def bench_grid(name: str, dimensions: dict[str, list[Any]], repeats: int) -> Non
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument(
         "--scratch",
         default=None,
         help="folder for the results written during the bench (default: the system temp "
         "folder); e.g. /dev/shm to leave the disk out of the figures",
     )
+    parser.add_argument("--grid", choices=sorted(GRIDS), action="append")
     args = parser.parse_args()
     if args.scratch:
         tempfile.tempdir = args.scratch  # every TemporaryDirectory below goes there
-    for name, dimensions in GRIDS.items():
-        bench_grid(name, dimensions, args.repeats)
+    for name in args.grid or GRIDS:
+        bench_grid(name, GRIDS[name], args.repeats)
 
 
 if __name__ == "__main__":

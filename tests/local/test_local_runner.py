@@ -354,3 +354,20 @@ def test_every_bad_request_exits_2_through_the_cli_and_writes_nothing(
     assert f"- {field}" in err and rule in err, (case, err)
     assert "nothing was written" in err
     assert not results.exists()
+
+
+def test_json_run_skips_the_progress_ui_and_pins_blas_to_one_thread(tmp_path: Path) -> None:
+    # A --json run shows nothing on stderr, so it should not pay for rich's import.
+    request = write_request(tmp_path)
+    code = (
+        "import os, sys\n"
+        "from sim_serverless_sweep.cli import main\n"
+        f"code = main(['run', {str(request)!r}, '--results', {str(tmp_path / 'r')!r}, '--json'])\n"
+        "print(code, 'rich' in sys.modules, os.environ['OPENBLAS_NUM_THREADS'], file=sys.stderr)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True
+    )
+    assert out.stderr.split() == ["0", "False", "1"]
+    assert json.loads(out.stdout)["succeeded"] == 2

@@ -22,11 +22,23 @@ class FilesystemStore:
         return self.root / key
 
     def _write_temp(self, path: Path, data: bytes) -> Path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temp = path.with_name(f"{TEMP_MARK}{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        folder = path.parent
+        try:
+            os.mkdir(folder)  # usually a new point_index= folder whose parent exists
+        except FileExistsError:
+            pass
+        except FileNotFoundError:
+            folder.mkdir(parents=True, exist_ok=True)
+        temp = folder / f"{TEMP_MARK}{path.name}.{os.getpid()}.{secrets.token_hex(4)}"
         # No fsync: the rename makes a killed process leave either the old or the new
         # file, which is the failure we design for; every write is repeatable anyway.
-        temp.write_bytes(data)
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            view = memoryview(data)
+            while view:  # a regular file takes it all at once, but the API may not
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
         return temp
 
     def put(self, key: str, data: bytes) -> None:

@@ -1,4 +1,8 @@
-"""Rich progress and summary around the pool runner (stderr; stdout stays for --json)."""
+"""Rich progress and summary around the pool runner (stderr; stdout stays for --json).
+
+rich is imported only when something is shown: a `--json` run would otherwise pay its
+~25 ms import before the first shard starts.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +10,24 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
-
 from sim_serverless_sweep.core.keys import dataset_root
-from sim_serverless_sweep.core.messages import ShardMessage
+from sim_serverless_sweep.core.messages import RunManifest, ShardMessage
 from sim_serverless_sweep.local.fs_store import FilesystemStore
 from sim_serverless_sweep.local.pool import ShardEvent, default_workers, run_messages, worker_pool
 from sim_serverless_sweep.runtime.shard import Delivery
 from sim_serverless_sweep.runtime.status import run_status
 from sim_serverless_sweep.runtime.submit import Submission
+
+SUMMARY_ROWS = (
+    "run_date",
+    "points",
+    "shards",
+    "succeeded",
+    "failed",
+    "pending",
+    "failed_shard_ids",
+    "results_path",
+)
 
 
 def run_with_progress(
@@ -36,10 +40,36 @@ def run_with_progress(
     force: bool,
     quiet: bool,
 ) -> dict[str, Any]:
-    """Run the messages with a progress bar; return the run's JSON summary."""
-    console = Console(stderr=True, quiet=quiet)
-    manifest = submission.manifest
+    """Run the messages (with a progress bar unless quiet); return the run's JSON summary."""
     worker_count = workers or default_workers()
+    if quiet:
+        with worker_pool(min(worker_count, max(1, len(messages))), fork=True) as pool:
+            run_messages(messages, results, prefix, workers=worker_count, force=force, pool=pool)
+        return _summary(submission.manifest, results, prefix)
+    return _run_shown(submission, messages, results, prefix, worker_count, force)
+
+
+def _run_shown(
+    submission: Submission,
+    messages: Sequence[ShardMessage],
+    results: Path,
+    prefix: str,
+    worker_count: int,
+    force: bool,
+) -> dict[str, Any]:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    from rich.table import Table
+
+    console = Console(stderr=True)
+    manifest = submission.manifest
     total_points = sum(len(m.point_range) for m in messages)
     console.print(
         f"[bold]{manifest.run_id}[/] ({manifest.run_date}): {manifest.points} points, "
@@ -92,10 +122,26 @@ def run_with_progress(
             pool=pool,
         )
 
+    summary = _summary(manifest, results, prefix)
+    table = Table(title=f"run {manifest.run_id}", show_header=False)
+    for key in SUMMARY_ROWS:
+        table.add_row(key, str(summary[key]))
+    console.print(table)
+    data_path = results / dataset_root(prefix, "shard_metrics")
+    console.print(
+        f'query it: sweep query "SELECT count(*) FROM shard_metrics WHERE run_id = '
+        f"'{manifest.run_id}'\" --results {results}"
+        + ("" if data_path.exists() else "  (no data files yet)"),
+        soft_wrap=True,
+        highlight=False,
+    )
+    return summary
+
+
+def _summary(manifest: RunManifest, results: Path, prefix: str) -> dict[str, Any]:
     status = run_status(FilesystemStore(results), prefix, manifest.run_id)
     assert status is not None  # the manifest was written by submit
-    data_path = results / dataset_root(prefix, "shard_metrics")
-    summary: dict[str, Any] = {
+    return {
         "run_id": manifest.run_id,
         "run_date": manifest.run_date.isoformat(),
         "points": manifest.points,
@@ -106,24 +152,3 @@ def run_with_progress(
         "failed_shard_ids": status.failed,
         "results_path": str((results / prefix).resolve()) if prefix else str(results.resolve()),
     }
-    table = Table(title=f"run {manifest.run_id}", show_header=False)
-    for key in (
-        "run_date",
-        "points",
-        "shards",
-        "succeeded",
-        "failed",
-        "pending",
-        "failed_shard_ids",
-        "results_path",
-    ):
-        table.add_row(key, str(summary[key]))
-    console.print(table)
-    console.print(
-        f'query it: sweep query "SELECT count(*) FROM shard_metrics WHERE run_id = '
-        f"'{manifest.run_id}'\" --results {results}"
-        + ("" if data_path.exists() else "  (no data files yet)"),
-        soft_wrap=True,
-        highlight=False,
-    )
-    return summary

@@ -24,7 +24,13 @@ from sim_serverless_sweep.core.keys import (
 from sim_serverless_sweep.core.messages import ShardMessage
 from sim_serverless_sweep.core.schemas import STORAGE_SCHEMAS
 from sim_serverless_sweep.core.sharding import Plan, point_seed
-from sim_serverless_sweep.runtime.encode import ParquetSink, PointKeys, parquet_bytes, with_keys
+from sim_serverless_sweep.runtime.encode import (
+    ParquetSink,
+    PointKeys,
+    key_columns,
+    parquet_bytes,
+    with_keys,
+)
 from sim_serverless_sweep.runtime.ports import ObjectStore
 from sim_serverless_sweep.sim import resolve_params, simulate
 
@@ -84,9 +90,14 @@ def run_shard(
         for replicate in range(request.replications):
             result = simulate(point, point_seed(request.seed, point_index, replicate))
             keys = PointKeys(message.run_id, message.shard_id, point_index, replicate, params)
-            sinks["shard_metrics"].write(with_keys("shard_metrics", result.metrics, keys))
-            sinks["trip_data"].write(with_keys("trip_data", result.trips, keys))
-            sinks["snapshot_counts"].write(with_keys("snapshot_counts", result.snapshots, keys))
+            tables = {
+                "shard_metrics": result.metrics,
+                "trip_data": result.trips,
+                "snapshot_counts": result.snapshots,
+            }
+            constants = key_columns(keys, max(table.num_rows for table in tables.values()))
+            for dataset, table in tables.items():
+                sinks[dataset].write(with_keys(dataset, table, keys, constants))
         for dataset, sink in sinks.items():
             key = data_key(
                 prefix, dataset, message.run_date, message.run_id, message.shard_id, point_index
