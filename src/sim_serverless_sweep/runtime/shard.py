@@ -16,6 +16,7 @@ import pyarrow as pa
 from sim_serverless_sweep import __version__
 from sim_serverless_sweep.core.keys import (
     DATA_DATASETS,
+    DataDataset,
     OutcomeStatus,
     data_key,
     outcome_key,
@@ -90,7 +91,7 @@ def run_shard(
         for replicate in range(request.replications):
             result = simulate(point, point_seed(request.seed, point_index, replicate))
             keys = PointKeys(message.run_id, message.shard_id, point_index, replicate, params)
-            tables = {
+            tables: dict[DataDataset, pa.Table] = {
                 "shard_metrics": result.metrics,
                 "trip_data": result.trips,
                 "snapshot_counts": result.snapshots,
