@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 
 from sim_serverless_sweep.core.keys import Dataset
 from sim_serverless_sweep.core.schemas import KEY_FIELDS, PARAM_FIELDS, STORAGE_SCHEMAS
+from sim_serverless_sweep.sim.tables import column
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,19 +30,11 @@ KEY_NAMES = frozenset({"run_id", "shard_id", "point_index", "replicate"})
 LEADING_FIELDS: tuple[pa.Field, ...] = (*KEY_FIELDS, *PARAM_FIELDS)
 
 
-_NUMPY_TYPES: dict[pa.DataType, type[np.generic]] = {
-    pa.int32(): np.int32,
-    pa.int64(): np.int64,
-    pa.float64(): np.float64,
-}
-
-
 def constant_column(type_: pa.DataType, value: object, rows: int) -> pa.Array:
     """`rows` copies of one value, straight from buffers (pa.repeat is ~5x slower)."""
     if pa.types.is_string(type_):
         return pa.repeat(pa.scalar(value, type_), rows)
-    data = np.full(rows, value, dtype=_NUMPY_TYPES[type_])
-    return pa.Array.from_buffers(type_, rows, [None, pa.py_buffer(data)], null_count=0)
+    return column(np.full(rows, value), type_)
 
 
 def key_columns(keys: PointKeys, rows: int) -> list[pa.Array]:

@@ -82,8 +82,8 @@ def column(
 ) -> pa.Array:
     """Arrow array over a NumPy buffer (null where not valid).
 
-    Built from buffers rather than pa.array(): no per-call type inference, and no lazy
-    numpy.ma import in every worker.
+    Built from buffers: several times cheaper than pa.array() on the small arrays of a
+    point, which pays per-call type and masked-array checks.
     """
     if pa.types.is_boolean(type_):
         data = pa.py_buffer(np.packbits(values.astype(np.bool_), bitorder="little"))
