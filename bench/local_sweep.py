@@ -102,6 +102,8 @@ def ceiling_ratio(body: dict[str, Any]) -> float:
             proc.start()
         for proc in procs:
             proc.join()
+            if proc.exitcode != 0:
+                raise RuntimeError(f"ceiling worker exited with {proc.exitcode}")
         return time.perf_counter() - began
 
     half = points // 2

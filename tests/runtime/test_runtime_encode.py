@@ -56,23 +56,30 @@ def test_constant_column_equals_repeat(type_: pa.DataType, value: object, rows: 
     assert column.equals(pa.repeat(pa.scalar(value, type_), rows))
 
 
-def test_constant_column_refuses_types_it_cannot_build() -> None:
-    with pytest.raises(KeyError):
-        constant_column(pa.int8(), 1, 3)
+@pytest.mark.parametrize(("type_", "value"), [(pa.int32(), 2**31), (pa.int64(), -(2**63) - 1)])
+def test_constant_column_refuses_values_that_do_not_fit(type_: pa.DataType, value: int) -> None:
+    with pytest.raises(OverflowError):
+        constant_column(type_, value, 3)
 
 
-def test_shared_key_columns_give_the_same_tables(tables: dict[str, pa.Table]) -> None:
+def test_key_columns_match_a_plain_construction(tables: dict[str, pa.Table]) -> None:
     result = simulate(POINT, 11)
     keys = PointKeys("run-1", 3, 17, 0, resolve_params(POINT))
     raw = {"shard_metrics": result.metrics, "trip_data": result.trips}
     raw["snapshot_counts"] = result.snapshots
     shared = key_columns(keys, max(t.num_rows for t in raw.values()))
     for dataset, table in raw.items():
-        built = with_keys(dataset, table, keys, shared)
-        assert built.equals(tables[dataset])
-        assert built.schema.equals(STORAGE_SCHEMAS[dataset])
-        assert built.column("point_index").to_pylist() == [17] * table.num_rows
-        assert built.column("commission_rate").to_pylist() == [0.15] * table.num_rows
+        schema = STORAGE_SCHEMAS[dataset]
+        lead = len(schema) - table.num_columns
+        values = {"run_id": "run-1", "shard_id": 3, "point_index": 17, "replicate": 0}
+        values.update(resolve_params(POINT))
+        leading = [
+            pa.repeat(pa.scalar(values[f.name], f.type), table.num_rows)
+            for f in list(schema)[:lead]
+        ]
+        plain = pa.Table.from_arrays(leading + table.columns, schema=schema)
+        assert with_keys(dataset, table, keys, shared).equals(plain)
+        assert tables[dataset].equals(plain)
 
 
 @pytest.mark.parametrize("dataset", DATA_DATASETS)

@@ -32,13 +32,16 @@ class FilesystemStore:
         temp = folder / f"{TEMP_MARK}{path.name}.{os.getpid()}.{secrets.token_hex(4)}"
         # No fsync: the rename makes a killed process leave either the old or the new
         # file, which is the failure we design for; every write is repeatable anyway.
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # umask applies
         try:
             view = memoryview(data)
             while view:  # a regular file takes it all at once, but the API may not
                 view = view[os.write(fd, view) :]
-        finally:
+        except BaseException:
             os.close(fd)
+            temp.unlink(missing_ok=True)  # e.g. disk full: leave no half-written temp file
+            raise
+        os.close(fd)
         return temp
 
     def put(self, key: str, data: bytes) -> None:

@@ -34,6 +34,10 @@ def constant_column(type_: pa.DataType, value: object, rows: int) -> pa.Array:
     """`rows` copies of one value, straight from buffers (pa.repeat is ~5x slower)."""
     if pa.types.is_string(type_):
         return pa.repeat(pa.scalar(value, type_), rows)
+    if pa.types.is_integer(type_) and not isinstance(value, bool) and isinstance(value, int):
+        limit = 2 ** (type_.bit_width - 1)
+        if not -limit <= value < limit:  # NumPy would wrap it silently
+            raise OverflowError(f"{value} does not fit {type_}")
     return column(np.full(rows, value), type_)
 
 
@@ -62,7 +66,7 @@ def with_keys(
     rows = table.num_rows
     if constants is None:
         constants = key_columns(keys, rows)
-    leading = [column.slice(0, rows) for column in constants]
+    leading = [constant.slice(0, rows) for constant in constants]
     return pa.Table.from_arrays([*leading, *table.columns], schema=STORAGE_SCHEMAS[dataset])
 
 

@@ -83,7 +83,8 @@ def column(
     """Arrow array over a NumPy buffer (null where not valid).
 
     Built from buffers: several times cheaper than pa.array() on the small arrays of a
-    point, which pays per-call type and masked-array checks.
+    point, which pays per-call type and masked-array checks. Zero-copy when `values`
+    already has the right dtype, so callers must not modify it afterwards.
     """
     if pa.types.is_boolean(type_):
         data = pa.py_buffer(np.packbits(values.astype(np.bool_), bitorder="little"))
