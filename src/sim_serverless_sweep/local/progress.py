@@ -42,11 +42,12 @@ def run_with_progress(
 ) -> dict[str, Any]:
     """Run the messages (with a progress bar unless quiet); return the run's JSON summary."""
     worker_count = workers or default_workers()
+    pool_size = min(worker_count, max(1, len(messages)))
     if quiet:
-        with worker_pool(min(worker_count, max(1, len(messages))), fork=True) as pool:
+        with worker_pool(pool_size, fork=True) as pool:
             run_messages(messages, results, prefix, workers=worker_count, force=force, pool=pool)
         return _summary(submission.manifest, results, prefix)
-    return _run_shown(submission, messages, results, prefix, worker_count, force)
+    return _run_shown(submission, messages, results, prefix, worker_count, pool_size, force)
 
 
 def _run_shown(
@@ -55,6 +56,7 @@ def _run_shown(
     results: Path,
     prefix: str,
     worker_count: int,
+    pool_size: int,
     force: bool,
 ) -> dict[str, Any]:
     from rich.console import Console
@@ -83,7 +85,7 @@ def _run_shown(
     )
     # Fork the workers before rich starts its refresh thread (see worker_pool).
     with (
-        worker_pool(min(worker_count, max(1, len(messages))), fork=True) as pool,
+        worker_pool(pool_size, fork=True) as pool,
         Progress(
             TextColumn("{task.description}"),
             BarColumn(),
