@@ -109,7 +109,8 @@ class ParquetSink:
         if self._writer is None:
             raise ValueError("no table was written")
         self._writer.close()
-        return self._buffer.getvalue().to_pybytes()
+        data: bytes = self._buffer.getvalue().to_pybytes()
+        return data
 
 
 def parquet_bytes(table: pa.Table) -> bytes:
