@@ -2,10 +2,10 @@
 
 For three grids (the seed's fleet sizes; fleets 4-5x larger; the same over 24 h) prints
 medians over several rounds of:
-- wall time of the sweep with 1 and 2 workers, two ways: the runner (what `sweep run`
-  does after its imports: validate, submit, fork the pool, run every shard, summarise;
-  called in process) and the whole `sweep run --json` command (adds the interpreter
-  and ~0.25 s of imports, which no worker count shortens). Each round runs 1 and 2
+- wall time of the sweep with 1 and 2 workers, two ways: the runner (`sweep run --json`
+  called in this process, whose imports are done: validate, submit, fork the pool, run
+  every shard, summarise) and the whole `sweep run --json` command (adds the interpreter
+  and ~0.3 s of imports, which no worker count shortens). Each round runs 1 and 2
   workers back to back, in alternating order, and a speed-up is the median of the
   per-round ratios, so slow spells of a shared machine fall on both sides of a ratio;
 - the machine's own ceiling for that speed-up: the same 64 simulate() calls in one
@@ -22,7 +22,9 @@ Usage: python bench/local_sweep.py [--repeats 5] [--scratch DIR] [--grid NAME]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
+import io
 import json
 import multiprocessing
 import statistics
@@ -33,14 +35,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sim_serverless_sweep import cli
 from sim_serverless_sweep.core.contract import parse_request
 from sim_serverless_sweep.core.messages import ShardMessage
 from sim_serverless_sweep.core.sharding import Plan, point_seed
 from sim_serverless_sweep.local.fs_store import FilesystemStore
-from sim_serverless_sweep.local.memory import MemoryQueue
-from sim_serverless_sweep.local.progress import run_with_progress
 from sim_serverless_sweep.runtime import shard as shard_module
-from sim_serverless_sweep.runtime.submit import submit
 from sim_serverless_sweep.sim import simulate
 
 GRIDS: dict[str, dict[str, list[Any]]] = {
@@ -89,20 +89,15 @@ def run_cli(request_path: Path, workers: int) -> float:
         return time.perf_counter() - began
 
 
-def run_in_process(body: dict[str, Any], workers: int) -> float:
-    """The runner's wall time: the steps of `sweep run --json` after its imports."""
-    with tempfile.TemporaryDirectory() as tmp:
-        results = Path(tmp)
+def run_in_process(request_path: Path, workers: int) -> float:
+    """The runner's wall time: `sweep run --json` called in this (already imported) process."""
+    with tempfile.TemporaryDirectory() as results, contextlib.redirect_stdout(io.StringIO()):
         began = time.perf_counter()
-        request = parse_request(json.dumps(body))
-        queue = MemoryQueue()
-        submission = submit(request, FilesystemStore(results), queue, "sweeps")
-        summary = run_with_progress(
-            submission, queue.messages, results, "sweeps", workers=workers, force=False, quiet=True
-        )
+        argv = ["run", str(request_path), "--results", results, "--workers", str(workers)]
+        code = cli.main([*argv, "--json"])
         elapsed = time.perf_counter() - began
-    if summary["succeeded"] != summary["shards"]:
-        raise RuntimeError(f"bench sweep did not complete: {summary}")
+    if code != 0:
+        raise RuntimeError(f"bench sweep exited with {code}")
     return elapsed
 
 
@@ -185,7 +180,7 @@ def bench_grid(name: str, dimensions: dict[str, list[Any]], repeats: int) -> Non
         sims: list[float] = []
         shards: list[float] = []
         timers = {
-            "runner": lambda workers: run_in_process(body, workers),
+            "runner": lambda workers: run_in_process(request_path, workers),
             "command": lambda workers: run_cli(request_path, workers),
         }
         for round_ in range(repeats):
