@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import datetime as dt
+import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from sim_serverless_sweep import __version__
 from sim_serverless_sweep.core.contract import SweepRequest
@@ -16,14 +17,52 @@ from sim_serverless_sweep.runtime.status import outcome_sets
 
 
 class RunConflict(Exception):
-    """The run_id exists with a different request."""
+    """The run_id exists with a different request; ``differences`` says where they differ."""
 
-    def __init__(self, run_id: str) -> None:
-        super().__init__(
-            f"run_id: {run_id!r} already exists with a different request; "
-            "choose a new run_id or resubmit the identical request to resume"
-        )
+    def __init__(self, run_id: str, differences: list[str] | None = None) -> None:
         self.run_id = run_id
+        self.differences = differences or []
+        shown = "; ".join(self.differences[:MAX_DIFFERENCES_SHOWN])
+        if len(self.differences) > MAX_DIFFERENCES_SHOWN:
+            shown += f"; and {len(self.differences) - MAX_DIFFERENCES_SHOWN} more"
+        what = f" ({shown})" if shown else ""
+        self.rule = (
+            f"already exists with a different request{what}; choose a new run_id "
+            "or resubmit the identical request to resume"
+        )
+        super().__init__(f"run_id: {run_id!r} {self.rule}")
+
+
+MAX_DIFFERENCES_SHOWN = 5
+
+
+def request_differences(stored: SweepRequest, given: SweepRequest) -> list[str]:
+    """Fields where two requests differ, as 'field: stored X, this request Y'.
+
+    >>> a = SweepRequest(run_id="r", dimensions={"num_drivers": [1]}, shard_count=1, seed=1)
+    >>> request_differences(a, a.model_copy(update={"seed": 2}))
+    ['seed: stored 1, this request 2']
+    """
+    old, new = stored.model_dump(mode="json"), given.model_dump(mode="json")
+    differences: list[str] = []
+    for name in sorted(set(old) | set(new)):
+        if name == "dimensions":
+            dims_old, dims_new = old.get(name) or {}, new.get(name) or {}
+            for dim in sorted(set(dims_old) | set(dims_new)):
+                if dims_old.get(dim) != dims_new.get(dim):
+                    differences.append(
+                        f"dimensions.{dim}: stored {_shown(dims_old.get(dim))}, "
+                        f"this request {_shown(dims_new.get(dim))}"
+                    )
+        elif old.get(name) != new.get(name):
+            differences.append(
+                f"{name}: stored {_shown(old.get(name))}, this request {_shown(new.get(name))}"
+            )
+    return differences
+
+
+def _shown(value: Any) -> str:
+    return "absent" if value is None else json.dumps(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +91,7 @@ def accept(
     if existing is None:  # deleted between the two calls; treat as a conflict to be safe
         raise RunConflict(request.run_id)
     if existing.request_sha256 != manifest.request_sha256:
-        raise RunConflict(request.run_id)
+        raise RunConflict(request.run_id, request_differences(existing.request, request))
     return existing, False
 
 
@@ -89,7 +128,3 @@ def submit(
     messages, done = pending_messages(manifest, store, prefix, created=created, force=force)
     queue.send(messages)
     return Submission(manifest, created, [m.shard_id for m in messages], done)
-
-
-def run_date_today(clock: Clock = utc_now) -> dt.date:
-    return clock().astimezone(dt.UTC).date()
