@@ -61,6 +61,8 @@ BAD_REQUESTS: list[tuple[str, Any, str, str]] = [
     ("neither-sharding", variant(shard_count=...), "shard_count", "exactly one"),
     ("both-sharding", variant(shard_size=1), "shard_size", "not both"),
     ("typo-field", variant(shard_sise=3), "shard_sise", "unknown field"),
+    ("typo-field-hint", variant(shard_sise=3), "shard_sise", "did you mean 'shard_size'?"),
+    ("typo-seed-hint", variant(sed=3), "sed", "did you mean 'seed'?"),
     ("extra-field", variant(priority="high"), "priority", "unknown field"),
     ("run-id-slash", variant(run_id="a/b"), "run_id", "must be 1-128 characters"),
     ("run-id-dotdot", variant(run_id=".."), "run_id", "must not start"),
@@ -92,6 +94,12 @@ BAD_REQUESTS: list[tuple[str, Any, str, str]] = [
         dims(commision_rate=[0.1]),
         "dimensions.commision_rate",
         "unknown simulation parameter",
+    ),
+    (
+        "dimension-unknown-hint",
+        dims(commision_rate=[0.1]),
+        "dimensions.commision_rate",
+        "did you mean 'commission_rate'?",
     ),
     ("dimension-not-list", dims(num_drivers=100), "dimensions.num_drivers", "list"),
     ("dimension-empty-list", dims(num_drivers=[]), "dimensions.num_drivers", "non-empty"),
@@ -227,6 +235,12 @@ def test_bad_request_names_field_and_rule(case: str, raw: Any, field: str, rule:
     assert rule in messages[field], f"{case}: {messages[field]!r} lacks {rule!r}"
     detail = caught.value.to_dict()
     assert detail["problems"] and all(p["field"] and p["rule"] for p in detail["problems"])
+
+
+def test_no_hint_for_names_nothing_like_a_field() -> None:
+    with pytest.raises(RequestError) as caught:
+        parse_request(_body(variant(priority="high", dimensions={"zzzz": [1]})))
+    assert all("did you mean" not in p.message() for p in caught.value.problems)
 
 
 def test_enough_bad_request_cases() -> None:

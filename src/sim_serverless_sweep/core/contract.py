@@ -6,9 +6,10 @@ request gets the same message everywhere.
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -217,11 +218,25 @@ def _problems_from_validation(exc: ValidationError) -> list[FieldProblem]:
             rule = f"must be an integer from 1 to {MAX_REPLICATIONS}"
         elif kind in ("int_type", "float_type") and loc and loc[0] == "dimensions":
             rule = "must be a number (strings and booleans are not accepted)"
+        elif kind == "extra_forbidden" and len(loc) == 1:
+            rule = _RULES[kind] + did_you_mean(str(loc[0]), SweepRequest.model_fields)
         else:
             rule = _RULES.get(kind) or err["msg"]
         value = err.get("input", _MISSING) if kind != "missing" else _MISSING
         problems.append(FieldProblem(field, value, rule))
     return problems
+
+
+def did_you_mean(given: str, known: Iterable[str]) -> str:
+    """A '; did you mean ...?' hint for a misspelt name, or '' if nothing is close.
+
+    >>> did_you_mean("shard_cont", ["shard_count", "seed"])
+    "; did you mean 'shard_count'?"
+    """
+    close = difflib.get_close_matches(given, list(known), n=3, cutoff=0.7)
+    if not close:
+        return ""
+    return "; did you mean " + " or ".join(f"'{name}'" for name in close) + "?"
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:
@@ -248,7 +263,8 @@ def _check_dimensions(dimensions: Mapping[str, list[int | float]]) -> list[Field
                 FieldProblem(
                     field,
                     _MISSING,
-                    f"unknown simulation parameter '{name}' (known: {', '.join(PARAMETERS)})",
+                    f"unknown simulation parameter '{name}'{did_you_mean(name, PARAMETERS)} "
+                    f"(known: {', '.join(PARAMETERS)})",
                 )
             )
             continue
