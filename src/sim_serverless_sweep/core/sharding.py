@@ -7,7 +7,7 @@ decoding an index to its point is O(dimensions).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -96,10 +96,6 @@ class Plan:
         for name, vals in zip(self.names, self.values, strict=True):
             index = index * len(vals) + vals.index(point[name])
         return index
-
-    def iter_points(self, indices: range) -> Iterator[tuple[int, dict[str, PointValue]]]:
-        for point_index in indices:
-            yield point_index, self.point(point_index)
 
 
 def point_seed(request_seed: int, point_index: int, replicate: int) -> np.random.SeedSequence:
