@@ -103,9 +103,12 @@ def test_invalid_plans_rejected() -> None:
 
 
 def test_point_seeds_depend_on_seed_point_and_replicate_only() -> None:
-    def state(seed: int, point: int, rep: int) -> list[int]:
-        return [int(x) for x in point_seed(seed, point, rep).generate_state(4)]
+    def state(seed: int, point: int, rep: int) -> tuple[int, ...]:
+        return tuple(int(x) for x in point_seed(seed, point, rep).generate_state(4))
 
-    assert state(42, 3, 0) == state(42, 3, 0)
-    assert len({tuple(state(s, p, r)) for s in (0, 42) for p in (0, 1, 2) for r in (0, 1)}) == 12
-    assert np.random.default_rng(point_seed(0, 0, 0)).integers(1 << 30) >= 0  # seed 0 is valid
+    cells = [(s, p, r) for s in (0, 42) for p in (0, 1, 2, 1000) for r in (0, 1, 2)]
+    states = {cell: state(*cell) for cell in cells}
+    assert len(set(states.values())) == len(cells)  # incl. seed 0 and (1, 2) vs (2, 1)
+    for (seed, point, rep), got in states.items():
+        spec = np.random.SeedSequence(entropy=seed, spawn_key=(point, rep))
+        assert got == tuple(int(x) for x in spec.generate_state(4))
