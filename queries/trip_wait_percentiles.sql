@@ -1,6 +1,8 @@
 -- Question: what does the distribution of rider waits look like per commission rate and
 -- fleet size, trip by trip? Completed trips requested inside the measurement window;
 -- percentiles are approximate (approx_percentile), cancellations counted separately.
+-- shard_metrics' wait_* differ slightly: they also count riders picked up but still in
+-- the car when the run ends.
 SELECT
     run_id,
     commission_rate,

@@ -87,25 +87,43 @@ METRICS_SCHEMA = pa.schema(
         _f("window_end_minute", pa.int32(), "minute", "End of measurement (= horizon_min)."),
         _f("requests", pa.int64(), "requests", "Requests made in the window."),
         _f("completed", pa.int64(), "trips", "Window requests completed."),
-        _f("served", pa.int64(), "requests", "Window requests picked up (then always completed)."),
+        _f(
+            "served",
+            pa.int64(),
+            "requests",
+            "Window requests picked up by the horizon (a picked-up rider cannot cancel); "
+            "includes trips still under way at the end.",
+        ),
         _f("cancelled", pa.int64(), "requests", "Window requests cancelled."),
         _f(
             "completion_rate",
             pa.float64(),
             "share",
-            "served / (served + cancelled), served = picked up (a picked-up rider always "
-            "completes); requests still unmatched at the end are left out.",
+            "served / (served + cancelled); requests not yet picked up at the end are left out.",
             True,
         ),
         _f(
             "wait_mean_min",
             pa.float64(),
             "minutes",
-            "Mean request-to-pickup wait, completed trips.",
+            "Mean of pickup_minute - request_minute over served window requests (picked up by "
+            "the horizon, dropped off or not); null if none.",
             True,
         ),
-        _f("wait_p50_min", pa.float64(), "minutes", "Median wait, completed trips.", True),
-        _f("wait_p95_min", pa.float64(), "minutes", "95th percentile wait, completed trips.", True),
+        _f(
+            "wait_p50_min",
+            pa.float64(),
+            "minutes",
+            "Median (linear) of the same waits as wait_mean_min.",
+            True,
+        ),
+        _f(
+            "wait_p95_min",
+            pa.float64(),
+            "minutes",
+            "95th percentile (linear) of the same waits as wait_mean_min.",
+            True,
+        ),
         _f("mean_online_drivers", pa.float64(), "drivers", "Mean drivers online per window step."),
         _f("utilisation", pa.float64(), "share", "On-trip share of online driver time.", True),
         _f(
