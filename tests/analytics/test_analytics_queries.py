@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import runpy
 import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -19,7 +20,6 @@ import numpy as np
 import pytest
 
 from sim_serverless_sweep.analytics.summary import SUMMARY_METRICS, point_summary_sql, t975
-from sim_serverless_sweep.analytics.trino import table_schemas, trino_problems
 from sim_serverless_sweep.analytics.views import connect
 from sim_serverless_sweep.cli import main as sweep_main
 from sim_serverless_sweep.sim import METRICS_SCHEMA, PARAMETERS
@@ -27,6 +27,12 @@ from sim_serverless_sweep.sim import METRICS_SCHEMA, PARAMETERS
 ROOT = Path(__file__).resolve().parents[2]
 QUERIES = sorted((ROOT / "queries").glob("*.sql"))
 Rows = list[dict[str, Any]]
+
+
+# importlib mode cannot import a sibling module by name
+_trino = runpy.run_path(str(Path(__file__).with_name("trino_check.py")))
+table_schemas = _trino["table_schemas"]
+trino_problems = _trino["trino_problems"]
 
 
 def run_query(results: Path, name: str) -> Rows:

@@ -1,4 +1,7 @@
-"""Is a query valid Trino (Athena) SQL that also means the same on DuckDB?
+"""Test helper: is a query valid Trino (Athena) SQL that also means the same on DuckDB?
+
+Lives with the tests because it needs sqlglot (a dev extra); nothing in the package
+uses it at run time.
 
 ``sqlglot.parse_one(sql, read="trino")`` catches syntax errors but accepts several
 DuckDB-isms. :func:`trino_problems` closes the gap three ways (see docs/analytics.md):
@@ -13,7 +16,9 @@ DuckDB-isms. :func:`trino_problems` closes the gap three ways (see docs/analytic
 
 from __future__ import annotations
 
+import runpy
 from collections.abc import Mapping
+from pathlib import Path
 
 import pyarrow as pa
 import sqlglot
@@ -25,6 +30,10 @@ from sim_serverless_sweep.analytics.summary import point_summary_sql
 from sim_serverless_sweep.analytics.views import TRINO_SHIMS
 from sim_serverless_sweep.core.keys import ALL_DATASETS
 from sim_serverless_sweep.core.schemas import DATASET_SCHEMAS
+
+GLUE_GENERATOR = (
+    Path(__file__).resolve().parents[2] / "infra" / "aws_serverless_sweep" / "gen_glue_columns.py"
+)
 
 # Function names with the same spelling and meaning in Trino and DuckDB (sql.md), plus
 # the shimmed ones. Keep it short: every addition should be checked on both engines.
@@ -210,18 +219,14 @@ def trino_problems(sql: str, schema: Mapping[str, Mapping[str, str]] | None = No
     return problems
 
 
+# The Glue tables' own column types (Hive names), in Trino spelling.
+_glue_type = runpy.run_path(str(GLUE_GENERATOR))["glue_type"]
+_TRINO_NAMES = {"string": "VARCHAR", "int": "INTEGER", "float": "REAL"}
+
+
 def _sql_type(arrow_type: pa.DataType) -> str:
-    if pa.types.is_integer(arrow_type):
-        return "BIGINT"
-    if pa.types.is_floating(arrow_type):
-        return "DOUBLE"
-    if pa.types.is_decimal(arrow_type):
-        return f"DECIMAL({arrow_type.precision}, {arrow_type.scale})"
-    if pa.types.is_boolean(arrow_type):
-        return "BOOLEAN"
-    if pa.types.is_timestamp(arrow_type):
-        return "TIMESTAMP"
-    return "VARCHAR"
+    hive = str(_glue_type(arrow_type))
+    return _TRINO_NAMES.get(hive, hive.upper())
 
 
 def table_schemas() -> dict[str, dict[str, str]]:
