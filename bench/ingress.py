@@ -25,12 +25,12 @@ from typing import Any
 
 import boto3
 
-from sim_serverless_sweep.aws.app import logger
 from sim_serverless_sweep.aws.clients import CLIENT_CONFIG
 from sim_serverless_sweep.aws.handler import build_app
 from sim_serverless_sweep.core.contract import Limits, parse_request
 from sim_serverless_sweep.core.messages import ShardMessage
 from sim_serverless_sweep.core.sharding import Plan
+from sim_serverless_sweep.service.app import logger
 
 SHARDS = 1_000
 MAX_RECEIVE_COUNT = 3

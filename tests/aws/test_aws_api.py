@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from sim_serverless_sweep.aws.app import SweepApp
 from sim_serverless_sweep.aws.handler import build_app
 from sim_serverless_sweep.core.messages import ShardMessage
+from sim_serverless_sweep.service.app import SweepApp
 
 SMALL = {
     "run_id": "api-small",

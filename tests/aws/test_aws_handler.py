@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 import sim_serverless_sweep.aws.handler as handler_module
-from sim_serverless_sweep.aws.app import UnsupportedEvent
 from sim_serverless_sweep.aws.config import ENV_VARS
 from sim_serverless_sweep.core.contract import ConfigError
+from sim_serverless_sweep.service.app import UnsupportedEvent
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from sim_serverless_sweep.aws.app import logger
 from sim_serverless_sweep.aws.handler import build_app
 from sim_serverless_sweep.aws.sqs_queue import SqsShardQueue
 from sim_serverless_sweep.core.contract import parse_request
@@ -20,6 +19,7 @@ from sim_serverless_sweep.core.sharding import Plan
 from sim_serverless_sweep.local.memory import MemoryStore
 from sim_serverless_sweep.runtime.encode import read_parquet_bytes
 from sim_serverless_sweep.runtime.shard import run_shard
+from sim_serverless_sweep.service.app import logger
 
 RUN_DATE = dt.date(2026, 1, 2)
 REQUEST = {

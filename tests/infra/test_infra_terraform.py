@@ -20,11 +20,11 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from sim_serverless_sweep.aws import app
 from sim_serverless_sweep.aws import config as runtime_config
 from sim_serverless_sweep.aws.permissions import RUNTIME_IAM_ACTIONS
 from sim_serverless_sweep.core import keys
 from sim_serverless_sweep.core.schemas import DATASET_SCHEMAS
+from sim_serverless_sweep.service import app
 
 INFRA = Path(__file__).resolve().parents[2] / "infra" / "aws_serverless_sweep"
 

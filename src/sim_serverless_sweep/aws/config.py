@@ -98,12 +98,3 @@ def queue_name_of_url(url: str) -> str:
     """
     parts = url.rstrip("/").split("/")
     return parts[-1] if len(parts) >= 5 else ""
-
-
-def queue_name_of_arn(arn: str) -> str:
-    """Queue name from a queue ARN (arn:aws:sqs:REGION:ACCOUNT:NAME).
-
-    >>> queue_name_of_arn("arn:aws:sqs:us-east-1:123456789012:shards-dlq")
-    'shards-dlq'
-    """
-    return arn.rsplit(":", 1)[-1]

@@ -11,7 +11,6 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from sim_serverless_sweep.aws.app import SweepApp, logger
 from sim_serverless_sweep.aws.config import (
     MAX_RECEIVE_COUNT,
     SHARD_DLQ_ARN,
@@ -19,6 +18,7 @@ from sim_serverless_sweep.aws.config import (
     RuntimeConfig,
 )
 from sim_serverless_sweep.core.contract import ConfigError
+from sim_serverless_sweep.service.app import SweepApp, logger
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext

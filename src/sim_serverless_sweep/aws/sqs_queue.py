@@ -6,6 +6,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from sim_serverless_sweep.core.messages import ShardMessage
+from sim_serverless_sweep.runtime.ports import QueueSendError
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -17,16 +18,6 @@ MAX_BATCH_ENTRIES = 10  # SQS limit per SendMessageBatch
 MAX_BATCH_BYTES = 256 * 1024
 # Rounds of resending Failed entries (on top of botocore's own retries of the call).
 MAX_SEND_ROUNDS = 4
-
-
-class QueueSendError(RuntimeError):
-    """Some shard messages could not be enqueued."""
-
-    def __init__(self, shard_ids: list[int], reasons: list[str]) -> None:
-        self.shard_ids = shard_ids
-        super().__init__(
-            f"could not enqueue shard(s) {shard_ids}: {'; '.join(sorted(set(reasons)))}"
-        )
 
 
 class SqsShardQueue:

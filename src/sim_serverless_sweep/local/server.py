@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from sim_serverless_sweep.aws.app import SweepApp
 from sim_serverless_sweep.core.contract import ConfigError, Limits
 from sim_serverless_sweep.local.fs_store import FilesystemStore
 from sim_serverless_sweep.local.pool import DEFAULT_MAX_ATTEMPTS, default_workers
 from sim_serverless_sweep.local.pool_queue import PoolQueue
+from sim_serverless_sweep.service.app import SweepApp
 
 # API Gateway's payload limit: larger requests never reach the function.
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024

@@ -33,8 +33,18 @@ class ObjectStore(Protocol):
         """Every key that starts with ``prefix``, in lexical order."""
 
 
+class QueueSendError(RuntimeError):
+    """Some shard messages could not be enqueued; ``shard_ids`` says which."""
+
+    def __init__(self, shard_ids: list[int], reasons: list[str]) -> None:
+        self.shard_ids = shard_ids
+        super().__init__(
+            f"could not enqueue shard(s) {shard_ids}: {'; '.join(sorted(set(reasons)))}"
+        )
+
+
 class ShardQueue(Protocol):
     """Where shard work goes; every message is delivered at least once."""
 
     def send(self, messages: Sequence[ShardMessage]) -> None:
-        """Enqueue messages; raise if any could not be enqueued."""
+        """Enqueue messages; QueueSendError names the shards that could not be enqueued."""

@@ -3,14 +3,14 @@
 It wires ports to use cases and decides nothing itself: ``submit``, ``run_status`` and
 ``deliver``/``record_failure`` do the work. The Lambda entry point (``aws.handler``)
 and the local HTTP server (``local.server``) both call :meth:`SweepApp.handle`, with
-S3/SQS adapters and filesystem/process-pool adapters respectively. No boto3 here.
+S3/SQS adapters and filesystem/process-pool adapters respectively. Every response body
+is one of the models in ``service.models``. No boto3 here.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 import threading
 from collections.abc import Mapping
@@ -25,10 +25,8 @@ from aws_lambda_powertools.utilities.batch import (
     EventType,
     process_partial_response,
 )
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from sim_serverless_sweep.aws.config import queue_name_of_arn
-from sim_serverless_sweep.aws.sqs_queue import QueueSendError
 from sim_serverless_sweep.core.contract import (
     RUN_ID_PATTERN,
     FieldProblem,
@@ -37,10 +35,18 @@ from sim_serverless_sweep.core.contract import (
     parse_request,
 )
 from sim_serverless_sweep.core.messages import ShardMessage
-from sim_serverless_sweep.runtime.ports import ObjectStore, ShardQueue
+from sim_serverless_sweep.runtime.ports import ObjectStore, QueueSendError, ShardQueue
 from sim_serverless_sweep.runtime.shard import Delivery, deliver, record_failure
 from sim_serverless_sweep.runtime.status import run_status
 from sim_serverless_sweep.runtime.submit import RunConflict, submit
+from sim_serverless_sweep.service.models import (
+    DispatchFailed,
+    InternalError,
+    Problem,
+    RunAccepted,
+    RunStatusBody,
+    problem,
+)
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -54,6 +60,16 @@ _RUN_ID = re.compile(RUN_ID_PATTERN)
 # Content types parsed as JSON: JSON itself, and what curl -d / plain clients send by
 # default (the body must still be valid JSON). Anything else is a 415.
 _JSON_LIKE = ("application/json", "text/plain", "application/x-www-form-urlencoded")
+RUN_ID_RULE = "must be 1-128 characters of A-Z a-z 0-9 . _ - not starting with '.' or '-'"
+
+
+def queue_name_of_arn(arn: str) -> str:
+    """Queue name from a queue ARN (arn:aws:sqs:REGION:ACCOUNT:NAME).
+
+    >>> queue_name_of_arn("arn:aws:sqs:us-east-1:123456789012:shards-dlq")
+    'shards-dlq'
+    """
+    return arn.rsplit(":", 1)[-1]
 
 
 class UnsupportedEvent(ValueError):
@@ -196,14 +212,12 @@ class SweepApp:
         if content_type and content_type not in _JSON_LIKE and not content_type.endswith("+json"):
             return _problem(
                 HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
                 [FieldProblem("content-type", content_type, "must be application/json")],
             )
         body = _raw_body(event.raw_event)
         if len(body) > self.limits.max_body_bytes:
             return _problem(
                 HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                "payload_too_large",
                 [
                     FieldProblem(
                         "request",
@@ -224,13 +238,15 @@ class SweepApp:
                 "already_succeeded": len(submission.already_succeeded),
             },
         )
-        payload = {
-            **manifest.summary(),
-            "created": submission.created,
-            "dispatched_shards": submission.dispatched,
-            "already_succeeded_shards": submission.already_succeeded,
-            "status_url": _status_url(event.raw_event, headers, manifest.run_id),
-        }
+        payload = RunAccepted.model_validate(
+            {
+                **manifest.summary(),
+                "created": submission.created,
+                "dispatched_shards": submission.dispatched,
+                "already_succeeded_shards": submission.already_succeeded,
+                "status_url": _status_url(event.raw_event, headers, manifest.run_id),
+            }
+        )
         # 202: work is queued; 200: an identical resubmit with nothing left to do.
         status = HTTPStatus.ACCEPTED if submission.dispatched else HTTPStatus.OK
         return _json(status, payload)
@@ -238,23 +254,13 @@ class SweepApp:
     def get_sweep_run(self, run_id: str) -> Response[str]:
         logger.thread_safe_append_keys(run_id=run_id)
         if not _RUN_ID.match(run_id):
-            raise RequestError(
-                [
-                    FieldProblem(
-                        "run_id",
-                        run_id,
-                        "must be 1-128 characters of "
-                        "A-Z a-z 0-9 . _ - not starting with '.' or '-'",
-                    )
-                ]
-            )
+            raise RequestError([FieldProblem("run_id", run_id, RUN_ID_RULE)])
         status = run_status(self.store, self.prefix, run_id)
         if status is None:
-            return _json(
-                HTTPStatus.NOT_FOUND,
-                {"error": "not_found", "message": f"run_id: no run {run_id!r}"},
+            return _problem(
+                HTTPStatus.NOT_FOUND, [FieldProblem("run_id", run_id, "no run has this run_id")]
             )
-        return _json(HTTPStatus.OK, status.to_dict())
+        return _json(HTTPStatus.OK, RunStatusBody.model_validate(status.to_dict()))
 
 
 def _build_resolver(app: SweepApp) -> APIGatewayHttpResolver:
@@ -270,45 +276,26 @@ def _build_resolver(app: SweepApp) -> APIGatewayHttpResolver:
 
     def _bad_request(exc: RequestError) -> Response[str]:
         logger.info("request rejected", extra={"problems": [p.message() for p in exc.problems]})
-        return _json(HTTPStatus.BAD_REQUEST, exc.to_dict())
+        return _json(HTTPStatus.BAD_REQUEST, Problem.model_validate(exc.to_dict()))
 
     def _conflict(exc: RunConflict) -> Response[str]:
-        return _problem(
-            HTTPStatus.CONFLICT,
-            "run_conflict",
-            [
-                FieldProblem(
-                    "run_id",
-                    exc.run_id,
-                    "already exists with a different request; choose a new run_id "
-                    "or resubmit the identical request to resume",
-                )
-            ],
-        )
+        return _problem(HTTPStatus.CONFLICT, [FieldProblem("run_id", exc.run_id, exc.rule)])
 
     def _dispatch_failed(exc: QueueSendError) -> Response[str]:
         # The manifest exists, so an identical resubmit re-dispatches what is missing.
         logger.exception("dispatch failed")
-        return _json(
-            HTTPStatus.SERVICE_UNAVAILABLE,
-            {
-                "error": "dispatch_failed",
-                "message": str(exc),
-                "retryable": True,
-                "undispatched_shards": exc.shard_ids,
-            },
+        body = DispatchFailed(
+            message=f"{exc}; the run is recorded: resubmit the identical request to "
+            "dispatch the missing shards",
+            problems=[],
+            undispatched_shards=exc.shard_ids,
         )
+        return _json(HTTPStatus.SERVICE_UNAVAILABLE, body)
 
     def _internal(exc: Exception) -> Response[str]:
         logger.exception("request failed")
-        return _json(
-            HTTPStatus.INTERNAL_SERVER_ERROR,
-            {
-                "error": "internal_error",
-                "message": f"{type(exc).__name__}: {exc}",
-                "retryable": False,
-            },
-        )
+        body = InternalError(message=f"{type(exc).__name__}: {exc}", problems=[])
+        return _json(HTTPStatus.INTERNAL_SERVER_ERROR, body)
 
     # Registered by call, not decorator: Powertools' exception_handler is untyped.
     resolver.exception_handler(RequestError)(_bad_request)
@@ -322,22 +309,19 @@ def _build_resolver(app: SweepApp) -> APIGatewayHttpResolver:
         path = event.path.rstrip("/")
         allowed = "POST" if path == ROUTE else "GET" if path.startswith(ROUTE + "/") else None
         if allowed is not None:
-            response = _json(
+            response = _problem(
                 HTTPStatus.METHOD_NOT_ALLOWED,
-                {
-                    "error": "method_not_allowed",
-                    "message": f"{event.http_method} is not allowed on {path}; use {allowed}",
-                },
+                [
+                    FieldProblem(
+                        "method", event.http_method, f"not allowed on {path}; use {allowed}"
+                    )
+                ],
             )
             response.headers["Allow"] = allowed
             return response
-        return _json(
+        return _problem(
             HTTPStatus.NOT_FOUND,
-            {
-                "error": "not_found",
-                "message": f"no route {event.http_method} {path}; "
-                f"use POST {ROUTE} or GET {ROUTE}/RUN_ID",
-            },
+            [FieldProblem("path", path, f"no such route; use POST {ROUTE} or GET {ROUTE}/RUN_ID")],
         )
 
     return resolver
@@ -364,16 +348,9 @@ def _status_url(event: Mapping[str, Any], headers: Mapping[str, str], run_id: st
     return f"{scheme}://{domain}{path}"
 
 
-def _json(status: HTTPStatus, payload: Mapping[str, Any]) -> Response[str]:
-    return Response(status_code=int(status), content_type=JSON, body=json.dumps(payload))
+def _json(status: HTTPStatus, body: BaseModel) -> Response[str]:
+    return Response(status_code=int(status), content_type=JSON, body=body.model_dump_json())
 
 
-def _problem(status: HTTPStatus, error: str, problems: list[FieldProblem]) -> Response[str]:
-    return _json(
-        status,
-        {
-            "error": error,
-            "message": "; ".join(p.message() for p in problems),
-            "problems": [p.to_dict() for p in problems],
-        },
-    )
+def _problem(status: HTTPStatus, problems: list[FieldProblem]) -> Response[str]:
+    return _json(status, problem(status, problems))

@@ -1,0 +1,124 @@
+"""Response bodies of the HTTP API.
+
+The app builds every body through these models and the OpenAPI document is generated
+from them, so the two cannot drift: a body that does not fit its model is a 500.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from http import HTTPStatus
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from sim_serverless_sweep.core.contract import FieldProblem
+
+# Serialization-mode schemas mark defaulted fields required: every body carries them.
+_CONFIG = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
+
+# The `error` code of each problem status; one code per status, documented as a const.
+ERROR_CODES: dict[HTTPStatus, str] = {
+    HTTPStatus.BAD_REQUEST: "invalid_request",
+    HTTPStatus.NOT_FOUND: "not_found",
+    HTTPStatus.METHOD_NOT_ALLOWED: "method_not_allowed",
+    HTTPStatus.CONFLICT: "run_conflict",
+    HTTPStatus.LENGTH_REQUIRED: "length_required",
+    HTTPStatus.REQUEST_ENTITY_TOO_LARGE: "payload_too_large",
+    HTTPStatus.UNSUPPORTED_MEDIA_TYPE: "unsupported_media_type",
+    HTTPStatus.INTERNAL_SERVER_ERROR: "internal_error",
+    HTTPStatus.NOT_IMPLEMENTED: "not_implemented",
+    HTTPStatus.SERVICE_UNAVAILABLE: "dispatch_failed",
+}
+
+
+class ProblemItem(BaseModel):
+    """One violation, named by field: the same text the CLI prints."""
+
+    model_config = _CONFIG
+
+    field: str = Field(description="Where: a request field path, `request`, `content-type`, ...")
+    value: JsonValue = Field(description="The offending value (null when absent).")
+    rule: str = Field(description="The rule it breaks.")
+    message: str = Field(description="`field: value — rule` as one line.")
+
+    @classmethod
+    def of(cls, problem: FieldProblem) -> ProblemItem:
+        return cls.model_validate(problem.to_dict())
+
+
+class Problem(BaseModel):
+    """Every error body: a code, a one-line message and the field-named problems."""
+
+    model_config = _CONFIG
+
+    error: str = Field(description="Machine-readable code; one per HTTP status.")
+    message: str
+    problems: list[ProblemItem] = Field(
+        description="Field-named problems of the request; empty when the failure is not the "
+        "request's fault (503, 500)."
+    )
+
+
+class DispatchFailed(Problem):
+    """503: the run is recorded but some shard messages could not be enqueued."""
+
+    error: Literal["dispatch_failed"] = "dispatch_failed"
+    retryable: Literal[True] = True
+    undispatched_shards: list[int]
+
+
+class InternalError(Problem):
+    """500: anything unexpected; logged with its stack trace."""
+
+    error: Literal["internal_error"] = "internal_error"
+    retryable: Literal[False] = False
+
+
+def problem(
+    status: HTTPStatus, problems: Sequence[FieldProblem], message: str | None = None
+) -> Problem:
+    """The problem body for ``status``; the message defaults to the problems' one-liners."""
+    return Problem(
+        error=ERROR_CODES[status],
+        message=message or "; ".join(p.message() for p in problems),
+        problems=[ProblemItem.of(p) for p in problems],
+    )
+
+
+class RunAccepted(BaseModel):
+    """202 (shards dispatched) or 200 (identical resubmit, nothing left to run)."""
+
+    model_config = _CONFIG
+
+    run_id: str
+    run_date: dt.date = Field(description="UTC date the run was first accepted.")
+    points: int = Field(ge=1, description="Grid points (replications not counted).")
+    shard_count: int = Field(ge=1)
+    created: bool = Field(description="False for a resubmit of an existing run.")
+    dispatched_shards: list[int] = Field(description="Shards enqueued by this request.")
+    already_succeeded_shards: list[int] = Field(
+        description="Shards with a success outcome already (not enqueued again)."
+    )
+    status_url: str = Field(description="GET this for the run's status.")
+
+
+class RunStatusBody(BaseModel):
+    """GET /sweep-run/{run_id}: progress from the manifest and the shard outcomes."""
+
+    model_config = _CONFIG
+
+    run_id: str
+    run_date: dt.date
+    points: int = Field(ge=1)
+    shard_count: int = Field(ge=1)
+    state: Literal["running", "succeeded", "failed"] = Field(
+        description="running while any shard is pending; then failed if any shard failed."
+    )
+    succeeded: int = Field(ge=0)
+    failed: int = Field(ge=0)
+    pending: int = Field(ge=0)
+    succeeded_shards: list[int]
+    failed_shards: list[int]
+    pending_shards: list[int]
