@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 from pathlib import Path
@@ -20,7 +21,10 @@ from sim_serverless_sweep.analytics.estimate import (
 )
 from sim_serverless_sweep.cli import main as sweep_main
 from sim_serverless_sweep.core.contract import parse_request
+from sim_serverless_sweep.core.messages import ShardMessage
 from sim_serverless_sweep.core.sharding import Plan
+from sim_serverless_sweep.local.memory import MemoryStore
+from sim_serverless_sweep.runtime.shard import run_shard
 from sim_serverless_sweep.sim import resolve_params
 
 # 4 points, all with the default proxy except num_riders; shard 1 (points 2-3) injected.
@@ -51,12 +55,11 @@ AWS = AwsAssumptions(
 
 def fixed_calibration() -> Calibration:
     proxy = cost_proxy(resolve_params({"num_riders": 1000}))
-    # 0.5 s of simulation and 0.1 s of encoding per `proxy` units; 1000 bytes per simulation
+    # 0.6 s of worker time per `proxy` units; 1000 bytes per simulation
     return Calibration(
         points=[0],
         proxies=[proxy],
-        sim_seconds=[0.5],
-        encode_seconds=[0.1],
+        seconds=[0.6],
         stored_bytes=[1000],
         worker_start_s=0.25,
         cpu_count=2,
@@ -70,9 +73,8 @@ def test_arithmetic_on_a_fixed_calibration() -> None:
     ratio = [cost_proxy(resolve_params({"num_riders": r})) / base for r in (1000, 1001)]
     sims = 2 * 2  # shard 0 only (2 points) x 2 replications
     assert est["simulations"] == sims
-    assert est["local"]["simulation_s"] == pytest.approx(0.5 * 2 * sum(ratio))
-    assert est["local"]["encode_s"] == pytest.approx(0.1 * 2 * sum(ratio))
     shard0 = 0.6 * 2 * sum(ratio)
+    assert est["local"]["total_cpu_s"] == pytest.approx(shard0)
     # one non-empty shard: wall = its time + CLI start + one wave of worker starts
     assert est["local"]["wall_s"] == pytest.approx(shard0 + 0.25 + 0.25)
     aws = est["aws"]
@@ -121,24 +123,34 @@ def test_calibration_points_span_the_cost_range() -> None:
 
 
 def test_live_estimate_and_printout() -> None:
-    request = parse_request(
-        json.dumps(
-            {
-                "run_id": "live",
-                "dimensions": {"num_drivers": [20, 40], "horizon_min": [60], "warmup_min": [10]},
-                "shard_count": 2,
-                "seed": 3,
-            }
-        )
-    )
+    body = {
+        "run_id": "live",
+        "dimensions": {"num_drivers": [20, 40], "horizon_min": [60], "warmup_min": [10]},
+        "shard_count": 2,
+        "seed": 3,
+    }
+    request = parse_request(json.dumps(body))
     est = estimate_request(request, workers=1)
-    assert est["calibration"]["points"] == [0, 1]
-    assert all(0 < s < 5 for s in est["calibration"]["sim_seconds"])
-    assert est["aws"]["stored_bytes"] > 0 and math.isfinite(est["aws"]["total_cost_usd"])
+    cal = est["calibration"]
+    assert cal["points"] == [0, 1] and len(cal["point_seconds"]) == 2
+    assert all(s > 0 for s in cal["point_seconds"]) and cal["worker_start_s"] > 0
+    # every point was calibrated, so the estimate holds the worker's exact bytes
+    plan = Plan.from_request(request)
+    run = MemoryStore()
+    for shard_id in range(plan.shard_count):
+        message = ShardMessage.for_shard(request, dt.date(2026, 1, 2), plan, shard_id)
+        run_shard(message, run, "p", 1)
+    written = sum(len(v) for k, v in run.objects.items() if "shard_outcomes" not in k)
+    assert est["aws"]["stored_bytes"] == pytest.approx(written, abs=1)
+    assert math.isfinite(est["aws"]["total_cost_usd"])
+    # replications scale the bytes (calibration runs one replicate per point)
+    doubled = estimate_request(parse_request(json.dumps({**body, "replications": 2})), 1)
+    assert doubled["aws"]["stored_bytes"] == pytest.approx(2 * written, abs=2)
     console = Console(record=True, width=120)
     print_estimate(est, console)
     text = console.export_text()
     assert "GB-s" in text and "S3 PUTs" in text and "as of" in text
+    assert "run through the worker" in text
     with pytest.raises(ValueError, match="--workers"):
         estimate_request(request, workers=0)
 

@@ -1,9 +1,10 @@
 """`sweep plan REQUEST --estimate`: time and cost of a sweep before launching it.
 
 Calibration: a few of the request's own points, chosen across the range of a cost
-proxy, are simulated here (one replicate each) and encoded exactly as the worker
-stores them. The measured seconds per unit of proxy and bytes per simulation are then
-applied to every point of the grid (:func:`estimate_from_calibration`, pure arithmetic).
+proxy, are run by ``runtime.calibrate`` through the worker's own ``run_shard`` (one
+replicate each). The measured worker seconds per unit of proxy and bytes per simulation
+are then applied to every point of the grid (:func:`estimate_from_calibration`, pure
+arithmetic). Nothing here runs a simulation.
 
 Cost proxy of one simulation (measured on the vectorised model: time is linear in
 simulated minutes, grows with requests per minute, barely with fleet size)::
@@ -20,12 +21,13 @@ from __future__ import annotations
 
 import math
 import os
-import time
+import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sim_serverless_sweep.core.sharding import Plan, point_seed
+from sim_serverless_sweep.core.sharding import Plan
 from sim_serverless_sweep.sim import resolve_params
 
 if TYPE_CHECKING:
@@ -61,12 +63,10 @@ class Calibration:
 
     points: list[int]
     proxies: list[float]
-    sim_seconds: list[float]  # simulate() wall time per sampled point (one replicate)
-    encode_seconds: list[float]  # with_keys + Parquet encoding + local store of the 3 files
+    seconds: list[float]  # run_shard wall time per sampled point: simulate, encode, store
     stored_bytes: list[int]  # bytes of the 3 data files of one simulation
     worker_start_s: float = 0.0  # one spawned worker: interpreter + imports
     cpu_count: int = 1
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def cost_proxy(params: Mapping[str, int | float]) -> float:
@@ -105,27 +105,21 @@ def estimate_from_calibration(
     reps = request.replications
     injected = set(request.failure_injection_shards)
     sample_proxy = sum(calibration.proxies)
-    sim_per_proxy = sum(calibration.sim_seconds) / sample_proxy
-    encode_per_proxy = sum(calibration.encode_seconds) / sample_proxy
+    seconds_per_proxy = sum(calibration.seconds) / sample_proxy
     bytes_per_proxy = sum(calibration.stored_bytes) / sample_proxy
 
     shard_seconds: list[float] = []
     simulations = 0
-    total_sim = total_encode = total_bytes = 0.0
+    total_seconds = total_bytes = 0.0
     for shard_id in range(plan.shard_count):
         span = plan.shard_range(shard_id)
         if shard_id in injected:
             shard_seconds.append(0.0)  # raises before simulating, on every attempt
             continue
-        seconds = 0.0
-        for point_index in span:
-            proxy = cost_proxy(resolve_params(plan.point(point_index)))
-            sim = sim_per_proxy * proxy * reps
-            enc = encode_per_proxy * proxy * reps
-            total_sim += sim
-            total_encode += enc
-            total_bytes += bytes_per_proxy * proxy * reps
-            seconds += sim + enc
+        proxy = sum(cost_proxy(resolve_params(plan.point(i))) for i in span) * reps
+        seconds = seconds_per_proxy * proxy
+        total_seconds += seconds
+        total_bytes += bytes_per_proxy * proxy
         simulations += len(span) * reps
         shard_seconds.append(seconds)
 
@@ -136,7 +130,7 @@ def estimate_from_calibration(
     # the `sweep run` process itself, then the spawned workers (in waves of `cpus`)
     startup = calibration.worker_start_s * (1 + math.ceil(pool / cpus))
     local_wall = _lpt_makespan(shard_seconds, pool) * slowdown + startup
-    local_wall = max(local_wall, (total_sim + total_encode) / min(pool, cpus) + startup)
+    local_wall = max(local_wall, total_seconds / min(pool, cpus) + startup)
 
     points_done = sum(
         len(plan.shard_range(s)) for s in range(plan.shard_count) if s not in injected
@@ -170,17 +164,13 @@ def estimate_from_calibration(
         "failure_injected_shards": sorted(injected),
         "calibration": {
             "points": calibration.points,
-            "sim_seconds": [round(s, 4) for s in calibration.sim_seconds],
-            "seconds_per_simulation_mean": (
-                sum(calibration.sim_seconds) / len(calibration.sim_seconds)
-            ),
+            "point_seconds": [round(s, 4) for s in calibration.seconds],
+            "seconds_per_simulation_mean": sum(calibration.seconds) / len(calibration.seconds),
             "worker_start_s": calibration.worker_start_s,
             "cpu_count": cpus,
         },
         "local": {
-            "simulation_s": total_sim,
-            "encode_s": total_encode,
-            "total_cpu_s": total_sim + total_encode,
+            "total_cpu_s": total_seconds,
             "workers": worker_count,
             "wall_s": local_wall,
         },
@@ -228,81 +218,30 @@ def calibration_points(plan: Plan, sample: int = 8) -> list[int]:
     return sorted(picks)
 
 
-def _worker_start_seconds() -> float:
-    import subprocess
-    import sys
-
-    began = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-c", "import sim_serverless_sweep.runtime.shard"],
-        check=True,
-        capture_output=True,
-    )
-    return time.perf_counter() - began
-
-
 def calibrate(request: SweepRequest, sample: int = 8, budget_s: float = 20.0) -> Calibration:
-    """Simulate and encode a few of the request's points here; time and size them.
+    """Time a few of the request's points through the worker (``runtime.calibrate``).
 
-    Points are run cheapest first; once ``budget_s`` is spent the rest are skipped
-    (at least one point is always run).
+    Points run cheapest first, into a throwaway folder store (what `sweep run` writes
+    to); once ``budget_s`` is spent the rest are skipped (at least one point is run).
     """
-    import tempfile
-    from pathlib import Path
-
-    from sim_serverless_sweep.core.keys import DataDataset
     from sim_serverless_sweep.local.fs_store import FilesystemStore
-    from sim_serverless_sweep.runtime.encode import PointKeys, parquet_bytes, with_keys
-    from sim_serverless_sweep.sim import simulate
+    from sim_serverless_sweep.runtime.calibrate import time_points, worker_start_seconds
 
     plan = Plan.from_request(request)
-    chosen = sorted(
-        calibration_points(plan, sample), key=lambda i: cost_proxy(resolve_params(plan.point(i)))
-    )
-    warm = plan.point(chosen[0])
-    simulate(warm, point_seed(request.seed, chosen[0], 0))  # first call pays lazy imports
-    points: list[int] = []
-    proxies: list[float] = []
-    sims: list[float] = []
-    encodes: list[float] = []
-    sizes: list[int] = []
-    spent = time.perf_counter()
-    for point_index in chosen:
-        if points and time.perf_counter() - spent > budget_s:
-            break
-        point = plan.point(point_index)
-        params = resolve_params(point)
-        began = time.perf_counter()
-        result = simulate(point, point_seed(request.seed, point_index, 0))
-        middle = time.perf_counter()
-        size = 0
-        keys = PointKeys(
-            run_id=request.run_id, shard_id=0, point_index=point_index, replicate=0, params=params
+    proxies = {
+        i: cost_proxy(resolve_params(plan.point(i))) for i in calibration_points(plan, sample)
+    }
+    cheapest_first = sorted(proxies, key=lambda i: (proxies[i], i))
+    with tempfile.TemporaryDirectory() as scratch:
+        timings = time_points(
+            request, cheapest_first, FilesystemStore(Path(scratch)), budget_s=budget_s
         )
-        tables: tuple[tuple[DataDataset, Any], ...] = (
-            ("shard_metrics", result.metrics),
-            ("trip_data", result.trips),
-            ("snapshot_counts", result.snapshots),
-        )
-        with tempfile.TemporaryDirectory() as scratch:
-            store = FilesystemStore(Path(scratch))  # same atomic write as a run
-            for dataset, table in tables:
-                data = parquet_bytes(with_keys(dataset, table, keys))
-                store.put(f"calibration/{dataset}/part-0.parquet", data)
-                size += len(data)
-        ended = time.perf_counter()
-        points.append(point_index)
-        proxies.append(cost_proxy(params))
-        sims.append(middle - began)
-        encodes.append(ended - middle)
-        sizes.append(size)
     return Calibration(
-        points,
-        proxies,
-        sims,
-        encodes,
-        sizes,
-        worker_start_s=_worker_start_seconds(),
+        points=[t.point_index for t in timings],
+        proxies=[proxies[t.point_index] for t in timings],
+        seconds=[t.seconds for t in timings],
+        stored_bytes=[t.stored_bytes for t in timings],
+        worker_start_s=worker_start_seconds(),
         cpu_count=os.cpu_count() or 1,
     )
 
@@ -330,7 +269,7 @@ def print_estimate(estimate: Mapping[str, Any], console: Console) -> None:
     table = Table(title="estimate (before launch)", show_header=False)
     table.add_row(
         "calibration",
-        f"{len(cal['points'])} point(s) {cal['points']} timed here, "
+        f"{len(cal['points'])} point(s) {cal['points']} run through the worker here, "
         f"{cal['seconds_per_simulation_mean']:.3f} s per simulation on average",
     )
     table.add_row(
@@ -345,8 +284,8 @@ def print_estimate(estimate: Mapping[str, Any], console: Console) -> None:
         + ")",
     )
     table.add_row(
-        "total simulation time",
-        _duration(local["simulation_s"]) + f" (+ {_duration(local['encode_s'])} encoding)",
+        "total worker time",
+        _duration(local["total_cpu_s"]) + " (simulating, encoding and storing)",
     )
     table.add_row(
         f"local wall time, {local['workers']} worker(s)",
