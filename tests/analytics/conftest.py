@@ -143,7 +143,8 @@ def chromium_binary() -> str | None:
 
 
 def check_page(html_path: Path, user_data: Path) -> dict[str, Any]:
-    """Open a page in headless Chromium; return its images and console/JS errors."""
+    """Open a page in headless Chromium; return its title, visible text, images and
+    console/JS errors."""
     binary = chromium_binary()
     assert binary is not None, "chromium is not installed (apt-get install chromium)"
     to_chrome_r, to_chrome_w = os.pipe()
@@ -193,11 +194,14 @@ def check_page(html_path: Path, user_data: Path) -> dict[str, Any]:
             },
             session=session,
         )["result"]["value"]
-        title = pipe.call(
-            "Runtime.evaluate",
-            {"expression": "document.title", "returnByValue": True},
-            session=session,
-        )["result"]["value"]
+        title, text = (
+            pipe.call(
+                "Runtime.evaluate",
+                {"expression": expression, "returnByValue": True},
+                session=session,
+            )["result"]["value"]
+            for expression in ("document.title", "document.body.innerText")
+        )
         pipe.call("Runtime.evaluate", {"expression": "1"}, session=session)  # flush events
         errors = []
         for event in pipe.events:
@@ -208,7 +212,7 @@ def check_page(html_path: Path, user_data: Path) -> dict[str, Any]:
                 errors.append(str(params.get("exceptionDetails")))
             elif method == "Log.entryAdded" and params.get("entry", {}).get("level") == "error":
                 errors.append(str(params["entry"].get("text")))
-        return {"title": title, "images": json.loads(images), "errors": errors}
+        return {"title": title, "text": text, "images": json.loads(images), "errors": errors}
     finally:
         with contextlib.suppress(RuntimeError, TimeoutError, OSError):
             pipe.call("Browser.close", timeout=5)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import re
+import shutil
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
@@ -10,13 +13,27 @@ from typing import Any
 
 import pytest
 
-from sim_serverless_sweep.analytics.report import KEY_METRICS, best_points, build_report
+from sim_serverless_sweep.analytics.report import (
+    KEY_METRICS,
+    WAIT_METRICS,
+    MissingPoint,
+    PointStat,
+    best_per_fleet,
+    best_points,
+    build_context,
+    build_report,
+    group_bands,
+    load_run,
+    metric_figure,
+    render,
+)
 from sim_serverless_sweep.analytics.report import _point_stats as point_stats
 from sim_serverless_sweep.analytics.views import connect
 from sim_serverless_sweep.cli import main as sweep_main
 
 Rows = list[dict[str, Any]]
 PNG = b"\x89PNG\r\n\x1a\n"
+WAIT_COLUMNS = {"mean": "wait_mean_min", "p50": "wait_p50_min", "p95": "wait_p95_min"}
 
 
 @pytest.fixture(scope="module")
@@ -25,6 +42,21 @@ def demo_report(demo_results: Path, tmp_path_factory: pytest.TempPathFactory) ->
     code = sweep_main(["report", "demo-run-001", "--results", str(demo_results), "--out", str(out)])
     assert code == 0
     return out / "report.html"
+
+
+def _point_means(rows: Rows) -> dict[int, dict[str, float]]:
+    """Per point, the mean over replications of every numeric shard_metrics column."""
+    by_point: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        by_point[row["point_index"]].append(row)
+    means: dict[int, dict[str, float]] = {}
+    for point, members in by_point.items():
+        means[point] = {
+            column: sum(float(m[column]) for m in members) / len(members)
+            for column in members[0]
+            if isinstance(members[0][column], int | float) or column == "platform_revenue"
+        }
+    return means
 
 
 def test_demo_report_renders_in_chromium_with_every_image(
@@ -37,6 +69,10 @@ def test_demo_report_renders_in_chromium_with_every_image(
     assert len(page["images"]) == len(KEY_METRICS) + 2
     for image in page["images"]:
         assert image["complete"] and image["width"] > 0, image
+    # the failed shard's points are listed where a reader sees them
+    assert "Missing points" in page["text"]
+    assert re.search(r"#2\s+0\.1\s+200\s+500\s+1\s+failed \(failure-injected\)", page["text"])
+    assert "mean wait ≤ 10 min" in page["text"]
 
 
 def test_chromium_check_catches_broken_pages(
@@ -55,8 +91,10 @@ def test_chromium_check_catches_broken_pages(
 def test_report_files_are_self_contained_and_labelled(demo_report: Path) -> None:
     text = demo_report.read_text()
     folder = demo_report.parent
+    assert "wait_mean_min" in KEY_METRICS
     for metric in KEY_METRICS:
         assert (folder / f"{metric}.png").read_bytes().startswith(PNG)
+        assert f'data-file="{metric}.png"' in text
     assert (folder / "shard_outcomes.png").read_bytes().startswith(PNG)
     sources = re.findall(r'<img src="([^"]+)"', text)
     assert sources and all(s.startswith("data:image/png;base64,") for s in sources)
@@ -65,35 +103,120 @@ def test_report_files_are_self_contained_and_labelled(demo_report: Path) -> None
     assert "6 of 8" in text  # grid points with results (shard 1 failed)
 
 
+def test_demo_report_lists_the_failed_shards_points(demo_report: Path) -> None:
+    text = demo_report.read_text()
+    missing = text[text.index('id="missing-points"') :]
+    rows = re.findall(r"<tr><td>#(\d+)</td>(.*?)</tr>", missing)
+    cells = {int(i): re.findall(r">([^<]*)</td>", rest) for i, rest in rows}
+    # demo plan: points 2 and 3 are shard 1 (commission 0.1, 200 drivers, 500/800 riders)
+    assert cells == {
+        2: ["0.1", "200", "500", "1", "failed (failure-injected)"],
+        3: ["0.1", "200", "800", "1", "failed (failure-injected)"],
+    }
+    assert "2 grid point(s) have no data: shard 1: failed (failure-injected)" in text
+
+
 def test_best_points_match_pyarrow(
     demo_results: Path, read_rows: Callable[[Path, str], Rows]
 ) -> None:
-    metrics = read_rows(demo_results, "shard_metrics")
-    stats = point_stats(connect(demo_results, "sweeps"), "demo-run-001")
+    means = _point_means(read_rows(demo_results, "shard_metrics"))
+    stats = point_stats(connect(demo_results, "sweeps"), "demo-run-001", [*KEY_METRICS])
     answers = {q.title: p for q, p in best_points(stats) if p is not None}
     assert len(answers) == len(best_points(stats))
-    by_point: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for row in metrics:
-        by_point[row["point_index"]].append(row)
 
     def pick(metric: str, maximise: bool, max_wait: float | None = None) -> int:
-        ranked = []
-        for point, rows in by_point.items():
-            value = sum(float(r[metric]) for r in rows) / len(rows)
-            wait = sum(float(r["wait_p95_min"]) for r in rows) / len(rows)
-            if max_wait is None or wait <= max_wait:
-                ranked.append((-value if maximise else value, point))
+        ranked = [
+            (-m[metric] if maximise else m[metric], point)
+            for point, m in means.items()
+            if max_wait is None or m["wait_mean_min"] <= max_wait
+        ]
         return min(ranked)[1]
 
     assert answers["Highest platform revenue"].point_index == pick("platform_revenue", True)
-    assert answers["Highest platform revenue with p95 wait ≤ 10 min"].point_index == pick(
+    assert answers["Highest platform revenue with mean wait ≤ 10 min"].point_index == pick(
         "platform_revenue", True, 10.0
     )
+    assert answers["Shortest mean wait"].point_index == pick("wait_mean_min", False)
     assert answers["Shortest 95th-percentile wait"].point_index == pick("wait_p95_min", False)
     assert answers["Highest completion rate"].point_index == pick("completion_rate", True)
     best = answers["Highest platform revenue"]
-    expected = [float(r["platform_revenue"]) for r in by_point[best.point_index]]
-    assert best.mean == pytest.approx(sum(expected) / len(expected))
+    assert best.mean == pytest.approx(means[best.point_index]["platform_revenue"])
+
+
+@pytest.mark.parametrize(("max_wait", "wait_metric"), [(10.0, "mean"), (3.5, "mean"), (8.5, "p95")])
+def test_best_commission_per_fleet_matches_pyarrow(
+    demo_results: Path, read_rows: Callable[[Path, str], Rows], max_wait: float, wait_metric: str
+) -> None:
+    means = _point_means(read_rows(demo_results, "shard_metrics"))
+    params = {
+        r["point_index"]: (r["num_drivers"], r["num_riders"], r["commission_rate"])
+        for r in read_rows(demo_results, "shard_metrics")
+    }
+    column = WAIT_COLUMNS[wait_metric]
+    expected: dict[tuple[int, int], float | None] = {}
+    for drivers in (100, 200):
+        for riders in (500, 800):
+            feasible = [
+                (-means[p]["platform_revenue"], p)
+                for p, (d, r, _) in params.items()
+                if (d, r) == (drivers, riders) and means[p][column] <= max_wait
+            ]
+            expected[(drivers, riders)] = params[min(feasible)[1]][2] if feasible else None
+    answers = best_per_fleet(
+        load_run(demo_results, "sweeps", "demo-run-001"), max_wait, wait_metric
+    )
+    got = {
+        (int(a.group["num_drivers"]), int(a.group["num_riders"])): (
+            a.best.params["commission_rate"] if a.best else None
+        )
+        for a in answers
+    }
+    assert got == expected
+    if (max_wait, wait_metric) == (3.5, "mean"):  # only point 0 (3.48 min) of 100 drivers fits
+        assert expected[(100, 800)] is None and expected[(100, 500)] == pytest.approx(0.1)
+    # shard 1 held one commission of each 200-driver group
+    assert {(a.group["num_drivers"], a.missing) for a in answers} == {(100, 0), (200, 1)}
+
+
+def test_report_states_the_wait_bound_and_says_when_none_qualifies(
+    demo_results: Path, tmp_path: Path
+) -> None:
+    path = build_report(
+        demo_results, "sweeps", "demo-run-001", tmp_path, max_wait=3.5, wait_metric="mean"
+    )
+    text = path.read_text()
+    assert "Wait bound: <strong>mean wait ≤ 3.5 min</strong>" in text
+    fleet = text[text.index('id="best-per-fleet"') : text.index("<h2>Metrics")]
+    assert fleet.count("none qualifies (mean wait &gt; bound)") == 1
+    assert "Highest platform revenue with mean wait ≤ 3.5 min" in text
+    p95 = build_report(demo_results, "sweeps", "demo-run-001", tmp_path / "p95", wait_metric="p95")
+    assert "p95 wait ≤ 10 min" in p95.read_text()
+
+
+def test_wait_metrics_are_columns_of_the_data(demo_results: Path) -> None:
+    assert WAIT_METRICS == ("mean", "p50", "p95")
+    con = connect(demo_results, "sweeps")
+    columns = {row[0] for row in con.execute("DESCRIBE shard_metrics").fetchall()}
+    assert {WAIT_COLUMNS[w] for w in WAIT_METRICS} <= columns
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"wait_metric": "p90"}, r"wait_metric must be one of mean, p50, p95, got 'p90'"),
+        ({"max_wait": 0.0}, r"max_wait must be a positive, finite number of minutes, got 0.0"),
+        ({"max_wait": -5.0}, r"max_wait .* got -5.0"),
+        ({"max_wait": math.nan}, r"max_wait .* got nan"),
+        ({"max_wait": math.inf}, r"max_wait .* got inf"),
+    ],
+)
+def test_bad_report_options_are_clear_errors(
+    demo_results: Path, tmp_path: Path, options: dict[str, Any], message: str
+) -> None:
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match=message):
+        build_report(demo_results, "sweeps", "demo-run-001", out, **options)
+    assert not out.exists()
 
 
 def test_replicated_report_has_confidence_bands(
@@ -106,6 +229,107 @@ def test_replicated_report_has_confidence_bands(
     page = open_in_chromium(html_path)
     assert page["errors"] == []
     assert page["images"] and all(i["width"] > 0 for i in page["images"])
+
+
+def _band_limits(figure: Any) -> tuple[float, float]:
+    ys = [
+        y
+        for ax in figure.axes
+        for collection in ax.collections
+        for path in collection.get_paths()
+        for y in path.vertices[:, 1]
+    ]
+    assert ys, "no confidence band drawn"
+    return min(ys), max(ys)
+
+
+def test_rate_confidence_bands_are_clipped_to_0_1(reps_results: Path, tmp_path: Path) -> None:
+    run = load_run(reps_results, "sweeps", "analytics-reps")
+    rates = run.stats["completion_rate"]
+    # the t interval of this sweep leaves [0, 1]: clipping has work to do
+    assert max(s.high or 0.0 for s in rates) > 1.0
+    low, high = _band_limits(metric_figure("completion_rate", rates, run.dims, 3))
+    assert low >= 0.0 and high <= 1.0
+    assert high == pytest.approx(1.0)
+    bands = group_bands(rates, ["num_drivers", "commission_rate"], (0.0, 1.0))
+    assert all(0.0 <= b[1] <= b[2] <= 1.0 for b in bands.values() if b[1] is not None and b[2])
+    # a currency metric keeps its interval as computed
+    revenue = run.stats["platform_revenue"]
+    _, revenue_high = _band_limits(metric_figure("platform_revenue", revenue, run.dims, 3))
+    assert revenue_high > 1.0
+    # the best-points table shows the clipped interval too
+    text = build_report(reps_results, "sweeps", "analytics-reps", tmp_path).read_text()
+    completion = re.search(r"<td>Highest completion rate</td>.*?</tr>", text)
+    assert completion is not None and completion.group(0).endswith(" – 1</td></tr>")
+
+
+def _stat(index: int, commission: float, mean: float) -> PointStat:
+    return PointStat(
+        index, {"commission_rate": commission, "num_drivers": 50.0}, 1, mean, None, None
+    )
+
+
+def test_charts_break_lines_at_missing_points_and_mark_them() -> None:
+    stats = [_stat(0, 0.1, 10.0), _stat(2, 0.3, 30.0)]
+    figure = metric_figure(
+        "platform_revenue",
+        stats,
+        ["commission_rate"],
+        1,
+        [{"commission_rate": 0.2, "num_drivers": 50.0}],
+    )
+    ax = figure.axes[0]
+    line, cross = ax.get_lines()
+    assert list(line.get_xdata()) == [0.1, 0.2, 0.3]
+    means = list(line.get_ydata())
+    assert means[0] == 10.0 and math.isnan(means[1]) and means[2] == 30.0  # no 0.1-0.3 segment
+    assert cross.get_marker() == "x" and list(cross.get_xdata()) == [0.2]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "no data (failed or pending shard)" in legend
+    assert "no data" in figure.get_suptitle()
+    # without missing points the same data joins up and nothing is marked
+    plain = metric_figure("platform_revenue", stats, ["commission_rate"], 1).axes[0]
+    assert len(plain.get_lines()) == 1 and list(plain.get_lines()[0].get_xdata()) == [0.1, 0.3]
+
+
+def test_pending_shards_points_are_missing_too(demo_results: Path, tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    shutil.copytree(demo_results, results)
+    outcome_files = list(results.glob("sweeps/dataset=shard_outcomes/**/shard_id=3/**/*.parquet"))
+    assert outcome_files
+    for path in outcome_files:  # shard 3 still running: no outcome yet
+        path.unlink()
+    run = load_run(results, "sweeps", "demo-run-001")
+    assert [(m.point_index, m.shard_id, m.reason) for m in run.missing] == [
+        (2, 1, "failed (failure-injected)"),
+        (3, 1, "failed (failure-injected)"),
+        (6, 3, "pending (no outcome yet)"),
+        (7, 3, "pending (no outcome yet)"),
+    ]
+    text = build_report(results, "sweeps", "demo-run-001", tmp_path / "out").read_text()
+    assert "4 planned: 2 succeeded, 1 failed, 1 pending" in text
+    assert "shard 3: pending (no outcome yet)" in text
+
+
+def test_text_from_the_data_is_escaped(demo_results: Path, tmp_path: Path) -> None:
+    attack = "<script>alert(1)<"
+    results = tmp_path / attack  # the results folder name is shown in the page
+    shutil.copytree(demo_results, results)
+    text = build_report(results, "sweeps", "demo-run-001", tmp_path / "out").read_text()
+    assert "<script>" not in text
+    assert "&lt;script&gt;alert(1)&lt;" in text
+    # run ids, error messages and reasons cannot hold markup today; render escapes them anyway
+    run = load_run(demo_results, "sweeps", "demo-run-001")
+    hostile = dataclasses.replace(
+        run,
+        run_id='<script>x()</script>"',
+        outcomes=[dataclasses.replace(o, error_message="<b>bold</b>") for o in run.outcomes],
+        missing=[MissingPoint(2, 1, run.missing[0].params, "<i>why</i>")],
+    )
+    page = render(build_context(hostile, {"metrics": [], "outcomes": [], "timeseries": []}))
+    assert "<script>" not in page and "<b>" not in page and "<i>" not in page
+    assert "<title>Sweep report – &lt;script&gt;x()&lt;/script&gt;&#34;</title>" in page
+    assert "&lt;b&gt;bold&lt;/b&gt;" in page and "&lt;i&gt;why&lt;/i&gt;" in page
 
 
 def test_unknown_run_is_a_clear_error(demo_results: Path, tmp_path: Path) -> None:

@@ -4,40 +4,64 @@ Reads the results folder through ``analytics.views.connect`` (never runs the
 simulation) and writes ``out/report.html`` (images embedded as data URIs, so the file
 stands alone) plus the same charts as PNG files beside it.
 
+Three steps: :func:`load_run` reads the run (manifest, shard outcomes, per-point
+statistics, missing points), :func:`build_context` turns it and the charts into plain
+values, and :func:`render` fills the Jinja2 template ``templates/report.html.j2``
+(autoescaped: every text from the data is HTML-escaped).
+
 Charts per key metric, over the swept dimensions: x = commission_rate when swept (else
 the dimension with most values), colour = the next dimension, one panel per value of a
 third (small multiples); further dimensions are averaged. With replications > 1 a
-shaded band shows the 95% confidence interval across replications (from point_summary).
+shaded band shows the 95% confidence interval across replications (from point_summary),
+clipped to [0, 1] for shares. Points without data (their shard failed or is pending)
+break the lines and are marked on the chart.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
-import html
+import functools
 import io
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jinja2
+
 from sim_serverless_sweep.analytics.views import connect
 from sim_serverless_sweep.core.keys import KeyLayoutError, check_prefix, manifest_key
 from sim_serverless_sweep.core.messages import RunManifest
+from sim_serverless_sweep.core.sharding import Plan
 from sim_serverless_sweep.sim import METRICS_SCHEMA, PARAMETERS
 
 # Metrics charted, in order, with a readable name. Units come from the writer schema.
 KEY_METRICS: dict[str, str] = {
     "platform_revenue": "Platform revenue",
+    "wait_mean_min": "Mean rider wait",
     "wait_p95_min": "95th-percentile rider wait",
     "completion_rate": "Completion rate",
     "utilisation": "Driver utilisation",
     "driver_net_hourly_earnings": "Driver net hourly earnings",
     "mean_online_drivers": "Drivers online",
 }
-WAIT_BOUND_MIN = 10.0  # the wait bound of the "best revenue within a wait bound" question
+WAIT_BOUND_MIN = 10.0  # default bound of the "best revenue within a wait bound" answers
+
+# wait_metric option -> shard_metrics column (completed trips' request-to-pickup wait).
+_WAIT_COLUMNS: dict[str, str] = {
+    "mean": "wait_mean_min",
+    "p50": "wait_p50_min",
+    "p95": "wait_p95_min",
+}
+WAIT_METRICS: tuple[str, ...] = tuple(_WAIT_COLUMNS)
+_WAIT_NAMES = {"mean": "mean wait", "p50": "median (p50) wait", "p95": "p95 wait"}
+
+FLEET_DIM = "num_drivers"
+COMMISSION_DIM = "commission_rate"
+MISSING_ROWS_SHOWN = 200  # the missing-points table stays readable on huge grids
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,22 +71,8 @@ class Question:
     title: str
     metric: str
     maximise: bool
-    max_wait_p95_min: float | None = None
-
-
-QUESTIONS: tuple[Question, ...] = (
-    Question("Highest platform revenue", "platform_revenue", True),
-    Question(
-        f"Highest platform revenue with p95 wait ≤ {WAIT_BOUND_MIN:g} min",
-        "platform_revenue",
-        True,
-        WAIT_BOUND_MIN,
-    ),
-    Question("Shortest 95th-percentile wait", "wait_p95_min", False),
-    Question("Highest completion rate", "completion_rate", True),
-    Question("Highest driver net hourly earnings", "driver_net_hourly_earnings", True),
-    Question("Highest driver utilisation", "utilisation", True),
-)
+    max_wait: float | None = None
+    wait_column: str = "wait_mean_min"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +87,112 @@ class PointStat:
     high: float | None
 
 
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One shard outcome row."""
+
+    shard_id: int
+    status: str
+    duration_s: float
+    points: int
+    attempts: int
+    first_point_index: int
+    last_point_index: int
+    error_type: str | None
+    error_message: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MissingPoint:
+    """A grid point with no data; params is None when the run has no manifest."""
+
+    point_index: int
+    shard_id: int
+    params: dict[str, float] | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunData:
+    """Everything the report shows about one run, read once."""
+
+    run_id: str
+    where: Path
+    manifest: RunManifest | None
+    outcomes: list[Outcome]
+    stats: dict[str, list[PointStat]]
+    dims: list[str]
+    replications: int
+    missing: list[MissingPoint]
+    series: list[tuple[int, float, float, float, float]]
+
+
+@dataclass(frozen=True, slots=True)
+class FleetAnswer:
+    """Best commission for one fleet size (and value of every other swept dimension)."""
+
+    group: dict[str, float]
+    best: PointStat | None  # platform revenue at the best point, None if none qualifies
+    wait: float | None
+    points: int  # grid points of the group with data
+    missing: int  # grid points of the group without data
+
+
+@dataclass(frozen=True, slots=True)
+class Chart:
+    """A chart as the template shows it."""
+
+    data: str  # base64 PNG
+    name: str
+    alt: str
+    caption: str
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """Header and string cells; the ``numeric`` columns are right-aligned."""
+
+    header: list[str]
+    rows: list[list[str]]
+    numeric: tuple[int, ...] = ()
+
+
+def check_options(max_wait: float, wait_metric: str) -> None:
+    """Raise ValueError naming the option for a bad wait bound or wait metric.
+
+    >>> check_options(0, "mean")
+    Traceback (most recent call last):
+    ...
+    ValueError: max_wait must be a positive, finite number of minutes, got 0
+    """
+    if wait_metric not in WAIT_METRICS:
+        raise ValueError(
+            f"wait_metric must be one of {', '.join(WAIT_METRICS)}, got {wait_metric!r}"
+        )
+    if not math.isfinite(max_wait) or max_wait <= 0:
+        raise ValueError(f"max_wait must be a positive, finite number of minutes, got {max_wait!r}")
+
+
+def questions(max_wait: float = WAIT_BOUND_MIN, wait_metric: str = "mean") -> tuple[Question, ...]:
+    """The best-point questions, the bounded one with the given wait bound."""
+    wait_column = _WAIT_COLUMNS[wait_metric]
+    return (
+        Question("Highest platform revenue", "platform_revenue", True),
+        Question(
+            f"Highest platform revenue with {_WAIT_NAMES[wait_metric]} ≤ {max_wait:g} min",
+            "platform_revenue",
+            True,
+            max_wait,
+            wait_column,
+        ),
+        Question("Shortest mean wait", "wait_mean_min", False),
+        Question("Shortest 95th-percentile wait", "wait_p95_min", False),
+        Question("Highest completion rate", "completion_rate", True),
+        Question("Highest driver net hourly earnings", "driver_net_hourly_earnings", True),
+        Question("Highest driver utilisation", "utilisation", True),
+    )
+
+
 def metric_unit(metric: str) -> str:
     """Unit of a metric column from the writer schema's field metadata.
 
@@ -85,6 +201,21 @@ def metric_unit(metric: str) -> str:
     """
     meta: dict[bytes, bytes] = METRICS_SCHEMA.field(metric).metadata or {}
     return meta.get(b"unit", b"-").decode()
+
+
+def metric_bounds(metric: str) -> tuple[float, float] | None:
+    """Range a metric's value can take: [0, 1] for shares (rates), else unbounded.
+
+    >>> metric_bounds("completion_rate"), metric_bounds("platform_revenue")
+    ((0.0, 1.0), None)
+    """
+    return (0.0, 1.0) if metric_unit(metric) == "share" else None
+
+
+def _clip(value: float | None, bounds: tuple[float, float] | None) -> float | None:
+    if value is None or bounds is None:
+        return value
+    return min(max(value, bounds[0]), bounds[1])
 
 
 def _unit_label(unit: str) -> str:
@@ -115,6 +246,10 @@ def _fmt(value: float | None) -> str:
     return f"{value:.3g}"
 
 
+def _setting(params: Mapping[str, float], dims: Sequence[str]) -> str:
+    return ", ".join(f"{d} = {params[d]:g}" for d in dims)
+
+
 # --------------------------------------------------------------------------- data
 
 
@@ -135,15 +270,21 @@ def _swept_dimensions(manifest: RunManifest | None, stats: Sequence[PointStat]) 
         names = [n for n in PARAMETERS if len({s.params[n] for s in stats}) > 1]
     counts = {n: len({s.params[n] for s in stats}) for n in names}
     names = [n for n in names if counts[n] > 1]  # a dimension with one value left in data
-    return sorted(names, key=lambda n: (n != "commission_rate", -counts[n], n))
+    return sorted(names, key=lambda n: (n != COMMISSION_DIM, -counts[n], n))
 
 
-def _point_stats(con: Any, run_id: str) -> dict[str, list[PointStat]]:
+# Charted metrics plus every wait column a bound can use.
+_LOADED_METRICS = (*KEY_METRICS, *(c for c in _WAIT_COLUMNS.values() if c not in KEY_METRICS))
+
+
+def _point_stats(
+    con: Any, run_id: str, metrics: Sequence[str] = tuple(KEY_METRICS)
+) -> dict[str, list[PointStat]]:
     params = ", ".join(PARAMETERS)
-    metrics = ", ".join(f"'{m}'" for m in KEY_METRICS)
+    wanted = ", ".join(f"'{m}'" for m in metrics)
     rows = con.execute(
         f"SELECT metric, point_index, {params}, n, mean, ci95_low, ci95_high "
-        f"FROM point_summary WHERE run_id = ? AND metric IN ({metrics}) "
+        f"FROM point_summary WHERE run_id = ? AND metric IN ({wanted}) "
         "ORDER BY metric, point_index",
         [run_id],
     ).fetchall()
@@ -160,20 +301,177 @@ def _point_stats(con: Any, run_id: str) -> dict[str, list[PointStat]]:
     return out
 
 
-def best_points(stats: dict[str, list[PointStat]]) -> list[tuple[Question, PointStat | None]]:
-    """Answer each of QUESTIONS: the best point (ties: lowest point_index) or None."""
-    waits = {s.point_index: s.mean for s in stats.get("wait_p95_min", [])}
+def _outcomes(con: Any, run_id: str) -> list[Outcome]:
+    rows = con.execute(
+        "SELECT shard_id, status, duration_s, points, attempts, first_point_index, "
+        "last_point_index, error_type, error_message FROM shard_outcomes "
+        "WHERE run_id = ? ORDER BY shard_id, status DESC",
+        [run_id],
+    ).fetchall()
+    return [Outcome(*row) for row in rows]
+
+
+def _shard_reasons(manifest: RunManifest | None, outcomes: Sequence[Outcome]) -> dict[int, str]:
+    """Why each shard without a success outcome has no data (failed or pending)."""
+    succeeded = {o.shard_id for o in outcomes if o.status == "success"}
+    failed = {
+        o.shard_id: o for o in outcomes if o.status == "failure" and o.shard_id not in succeeded
+    }
+    injected = set(manifest.request.failure_injection_shards) if manifest else set()
+    shard_ids = range(manifest.shard_count) if manifest else sorted(failed)
+    reasons: dict[int, str] = {}
+    for shard_id in shard_ids:
+        if shard_id in succeeded:
+            continue
+        outcome = failed.get(shard_id)
+        if outcome is None:
+            reasons[shard_id] = "pending (no outcome yet)"
+        elif shard_id in injected:
+            reasons[shard_id] = "failed (failure-injected)"
+        else:
+            reasons[shard_id] = f"failed ({outcome.error_type or 'error'})"
+    return reasons
+
+
+def missing_points(
+    manifest: RunManifest | None, outcomes: Sequence[Outcome], present: set[int]
+) -> list[MissingPoint]:
+    """Grid points without data, with their shard and why (from manifest and outcomes).
+
+    Without a manifest only the ranges of failed shards are known (no parameter values).
+    """
+    reasons = _shard_reasons(manifest, outcomes)
+    if manifest is None:
+        ranges = {o.shard_id: range(o.first_point_index, o.last_point_index + 1) for o in outcomes}
+        return [
+            MissingPoint(i, shard_id, None, reason)
+            for shard_id, reason in reasons.items()
+            for i in ranges[shard_id]
+            if i not in present
+        ]
+    plan = Plan.from_request(manifest.request)
+    missing: list[MissingPoint] = []
+    for shard_id in range(plan.shard_count):
+        reason = reasons.get(shard_id, "no data (shard succeeded)")
+        for i in plan.shard_range(shard_id):
+            if i not in present:
+                params = {**{n: p.default for n, p in PARAMETERS.items()}, **plan.point(i)}
+                missing.append(MissingPoint(i, shard_id, params, reason))
+    return missing
+
+
+def load_run(results: Path, prefix: str, run_id: str) -> RunData:
+    """Read one run from the results folder; ValueError if there is no such run."""
+    try:
+        prefix = check_prefix(prefix)
+    except KeyLayoutError as exc:
+        raise ValueError(str(exc)) from None
+    manifest = _load_manifest(results, prefix, run_id)
+    con = connect(results, prefix)
+    outcomes = _outcomes(con, run_id)
+    where = results / prefix if prefix else results
+    if manifest is None and not outcomes:
+        raise ValueError(f"no run {run_id!r} under {where} (no manifest, no shard outcomes)")
+    stats = _point_stats(con, run_id, _LOADED_METRICS)
+    all_stats = [s for metric_stats in stats.values() for s in metric_stats]
+    replications = (
+        manifest.request.replications if manifest else max((s.n for s in all_stats), default=1)
+    )
+    present = {s.point_index for s in all_stats}
+    revenue_best = best_points(stats)[0][1]
+    series: list[tuple[int, float, float, float, float]] = []
+    if revenue_best is not None:
+        series = con.execute(
+            "SELECT minute, avg(CAST(drivers_idle AS DOUBLE)), "
+            "avg(CAST(drivers_en_route AS DOUBLE)), avg(CAST(drivers_on_trip AS DOUBLE)), "
+            "avg(CAST(riders_waiting AS DOUBLE)) FROM snapshot_counts "
+            "WHERE run_id = ? AND point_index = ? GROUP BY minute ORDER BY minute",
+            [run_id, revenue_best.point_index],
+        ).fetchall()
+    return RunData(
+        run_id=run_id,
+        where=where,
+        manifest=manifest,
+        outcomes=outcomes,
+        stats=stats,
+        dims=_swept_dimensions(manifest, all_stats),
+        replications=replications,
+        missing=missing_points(manifest, outcomes, present),
+        series=series,
+    )
+
+
+# --------------------------------------------------------------------------- answers
+
+
+def _best(
+    candidates: Sequence[PointStat],
+    maximise: bool,
+    waits: Mapping[int, float | None],
+    bound: float | None,
+) -> PointStat | None:
+    """Best mean (ties: lowest point_index) among points within the wait bound, if any."""
+    usable = [s for s in candidates if s.mean is not None]
+    if bound is not None:
+        usable = [s for s in usable if (w := waits.get(s.point_index)) is not None and w <= bound]
+    sign = -1.0 if maximise else 1.0
+    return min(usable, key=lambda s: (sign * (s.mean or 0.0), s.point_index), default=None)
+
+
+def _means(stats: Mapping[str, Sequence[PointStat]], metric: str) -> dict[int, float | None]:
+    return {s.point_index: s.mean for s in stats.get(metric, [])}
+
+
+def best_points(
+    stats: Mapping[str, Sequence[PointStat]],
+    max_wait: float = WAIT_BOUND_MIN,
+    wait_metric: str = "mean",
+) -> list[tuple[Question, PointStat | None]]:
+    """Answer each of :func:`questions`: the best point (ties: lowest point_index) or None."""
     answers: list[tuple[Question, PointStat | None]] = []
-    for question in QUESTIONS:
-        candidates = [s for s in stats.get(question.metric, []) if s.mean is not None]
-        if question.max_wait_p95_min is not None:
-            bound = question.max_wait_p95_min
-            candidates = [
-                s for s in candidates if (w := waits.get(s.point_index)) is not None and w <= bound
-            ]
-        sign = -1.0 if question.maximise else 1.0
-        best = min(candidates, key=lambda s: (sign * (s.mean or 0.0), s.point_index), default=None)
+    for question in questions(max_wait, wait_metric):
+        waits = _means(stats, question.wait_column)
+        best = _best(stats.get(question.metric, []), question.maximise, waits, question.max_wait)
         answers.append((question, best))
+    return answers
+
+
+def fleet_dimensions(dims: Sequence[str]) -> list[str]:
+    """Columns a per-fleet answer is grouped by: num_drivers, then the other swept
+    dimensions except commission (the choice being answered).
+
+    >>> fleet_dimensions(["commission_rate", "num_riders", "num_drivers"])
+    ['num_drivers', 'num_riders']
+    """
+    return [FLEET_DIM, *(d for d in dims if d not in (FLEET_DIM, COMMISSION_DIM))]
+
+
+def best_per_fleet(
+    run: RunData, max_wait: float = WAIT_BOUND_MIN, wait_metric: str = "mean"
+) -> list[FleetAnswer]:
+    """Per fleet size: the highest-revenue point whose wait metric (mean over
+    replications) is ≤ max_wait, or None when no point of that fleet qualifies."""
+    keys = fleet_dimensions(run.dims)
+    waits = _means(run.stats, _WAIT_COLUMNS[wait_metric])
+    groups: dict[tuple[float, ...], list[PointStat]] = defaultdict(list)
+    for s in run.stats.get("platform_revenue", []):
+        groups[tuple(s.params[k] for k in keys)].append(s)
+    missing: dict[tuple[float, ...], int] = defaultdict(int)
+    for m in run.missing:
+        if m.params is not None:
+            missing[tuple(m.params[k] for k in keys)] += 1
+    answers = []
+    for group in sorted(set(groups) | set(missing)):
+        best = _best(groups.get(group, []), True, waits, max_wait)
+        answers.append(
+            FleetAnswer(
+                dict(zip(keys, group, strict=True)),
+                best,
+                waits.get(best.point_index) if best else None,
+                len(groups.get(group, [])),
+                missing.get(group, 0),
+            )
+        )
     return answers
 
 
@@ -187,105 +485,208 @@ def _png(figure: Any) -> bytes:
 
 
 Band = tuple[float, float | None, float | None, int]
+Cell = tuple[float, ...]
 
 
-def _group(stats: Sequence[PointStat], keys: Sequence[str]) -> dict[tuple[float, ...], Band]:
-    """Mean over points sharing ``keys``; CI half-width combined as sqrt(sum hw^2)/k."""
-    buckets: dict[tuple[float, ...], list[PointStat]] = defaultdict(list)
+def group_bands(
+    stats: Sequence[PointStat], keys: Sequence[str], bounds: tuple[float, float] | None = None
+) -> dict[Cell, Band]:
+    """Mean over points sharing ``keys``; CI half-width combined as sqrt(sum hw^2)/k.
+
+    The band is clipped to ``bounds`` (a share's CI from a t interval can leave [0, 1]).
+    """
+    buckets: dict[Cell, list[PointStat]] = defaultdict(list)
     for s in stats:
         if s.mean is not None:
             buckets[tuple(s.params[k] for k in keys)].append(s)
-    grouped: dict[tuple[float, ...], Band] = {}
+    grouped: dict[Cell, Band] = {}
     for key, members in buckets.items():
         k = len(members)
         mean = sum(m.mean or 0.0 for m in members) / k
         halves = [(m.high - m.low) / 2 for m in members if m.high is not None and m.low is not None]
         if len(halves) == k:
             half = math.sqrt(sum(h * h for h in halves)) / k
-            grouped[key] = (mean, mean - half, mean + half, k)
+            grouped[key] = (mean, _clip(mean - half, bounds), _clip(mean + half, bounds), k)
         else:
             grouped[key] = (mean, None, None, k)
     return grouped
 
 
-def metric_figure(
-    metric: str, stats: Sequence[PointStat], dims: Sequence[str], replications: int
-) -> Any:
-    """Figure of one metric over up to three swept dimensions (others averaged)."""
+def _runs(xs: Sequence[float], bands: Sequence[Band | None]) -> list[list[tuple[float, Band]]]:
+    """Consecutive x positions that have a band (a missing cell splits the run)."""
+    runs: list[list[tuple[float, Band]]] = [[]]
+    for x, band in zip(xs, bands, strict=True):
+        if band is None or band[1] is None:
+            runs.append([])
+        else:
+            runs[-1].append((x, band))
+    return [r for r in runs if r]
+
+
+_MISSING_LABEL = "no data (failed or pending shard)"
+_PARTIAL_LABEL = "mean over fewer points (some missing)"
+
+
+def _draw_line(
+    ax: Any,
+    line: Sequence[Cell],
+    grouped: Mapping[Cell, Band],
+    holes: set[Cell],
+    shade: Any,
+    label: str | None,
+    row: int,
+) -> tuple[bool, bool]:
+    """One colour's line in one panel; returns (cells without data, partial cells) seen."""
+    xs = [k[-1] for k in line]
+    bands = [grouped.get(k) for k in line]
+    # NaN where a cell has no mean: matplotlib breaks the line there instead of joining
+    # the neighbours across the gap.
+    means = [b[0] if b is not None else math.nan for b in bands]
+    ax.plot(xs, means, "o-", color=shade, label=label, linewidth=1.8, markersize=5)
+    for run in _runs(xs, bands):
+        ax.fill_between(
+            [x for x, _ in run],
+            [b[1] for _, b in run],
+            [b[2] for _, b in run],
+            color=shade,
+            alpha=0.2,
+            linewidth=0,
+        )
+    gone = [k[-1] for k in line if k in holes and k not in grouped]
+    if gone:  # crosses at the foot of the panel (x in data, y in axes units), one row a line
+        ax.plot(
+            gone,
+            [0.04 + 0.05 * row] * len(gone),
+            "x",
+            color=shade,
+            markersize=10,
+            markeredgewidth=2.5,
+            transform=ax.get_xaxis_transform(),
+            clip_on=False,
+        )
+    partial = [(k[-1], grouped[k][0]) for k in line if k in holes and k in grouped]
+    if partial:
+        ax.plot(
+            [p[0] for p in partial],
+            [p[1] for p in partial],
+            "o",
+            markerfacecolor="none",
+            markeredgecolor=shade,
+            markersize=11,
+            markeredgewidth=1.5,
+        )
+    return bool(gone), bool(partial)
+
+
+def _legend(ax: Any, title: str | None, gone: bool, partial: bool) -> None:
+    from matplotlib.lines import Line2D
+
+    handles, labels = ax.get_legend_handles_labels()
+    grey = "#555555"
+    if gone:
+        handles.append(
+            Line2D([], [], color=grey, linestyle="none", marker="x", markeredgewidth=2.5)
+        )
+        labels.append(_MISSING_LABEL)
+    if partial:
+        handles.append(
+            Line2D([], [], color=grey, linestyle="none", marker="o", markerfacecolor="none")
+        )
+        labels.append(_PARTIAL_LABEL)
+    if handles:
+        ax.legend(handles, labels, title=title, fontsize=8, title_fontsize=8)
+
+
+def _figure_title(metric: str, dims: Sequence[str], replications: int, holes: bool) -> str:
+    words = [d.replace("_", " ") for d in dims]
+    title = f"{_pretty(metric)} vs {words[0]}"
+    if len(words) > 1:
+        title += f" by {words[1]}"
+    if len(words) > 3:
+        title += f"\n(mean over {', '.join(words[3:])})"
+    if replications > 1:
+        title += f"\nbands: 95% CI across {replications} replications"
+    if holes:
+        title += "\n× at the foot: no data (failed or pending shard)"
+    return title
+
+
+def _single_point_figure(metric: str, band: Band) -> Any:
     from matplotlib.figure import Figure
 
-    x_dim = dims[0] if dims else None
-    colour_dim = dims[1] if len(dims) > 1 else None
-    facet_dim = dims[2] if len(dims) > 2 else None
-    averaged = list(dims[3:])
-    keys = [d for d in (facet_dim, colour_dim, x_dim) if d is not None]
-    grouped = _group(stats, keys)
-    facets = sorted({k[0] for k in grouped}) if facet_dim else [None]
+    figure = Figure(figsize=(7.0, 4.4), layout="constrained")
+    ax = figure.subplots()
+    mean, low, high, _ = band
+    yerr = [[mean - low], [high - mean]] if low is not None and high is not None else None
+    ax.bar([0], [mean], yerr=yerr, capsize=6, color="#4C72B0", width=0.5)
+    ax.set_xticks([0], ["single point"])
+    ax.set_ylabel(axis_label(metric))
+    ax.set_title(f"{_pretty(metric)} (one grid point)")
+    return figure
+
+
+def metric_figure(
+    metric: str,
+    stats: Sequence[PointStat],
+    dims: Sequence[str],
+    replications: int,
+    missing: Sequence[Mapping[str, float]] = (),
+) -> Any:
+    """Figure of one metric over up to three swept dimensions (others averaged).
+
+    ``missing`` holds the parameters of points without data: no line runs through their
+    cells, which get a cross at the foot of the panel (or a ring on the mean when other
+    points of an averaged cell have data).
+    """
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
+
+    keys = list(reversed(dims[:3]))  # facet, colour, x: the x value is a cell's last
+    grouped = group_bands(stats, keys, metric_bounds(metric))
+    if not dims:
+        return _single_point_figure(metric, next(iter(grouped.values())))
+    holes = {tuple(m[k] for k in keys) for m in missing}
+    cells = set(grouped) | holes
+    facets: list[float | None] = [None]
+    colours: list[float | None] = [None]
+    if len(dims) > 2:
+        facets = [*sorted({k[0] for k in cells})]
+    if len(dims) > 1:
+        colours = [*sorted({k[-2] for k in cells})]
     ncols = min(len(facets), 3)
     nrows = math.ceil(len(facets) / ncols)
     figure = Figure(
         figsize=(4.6 * ncols if ncols > 1 else 7.0, 3.8 * nrows + 0.6), layout="constrained"
     )
     axes = figure.subplots(nrows, ncols, sharey=True, squeeze=False).ravel()
-    title = f"{_pretty(metric)}"
-    if x_dim is None:
-        mean, low, high, _ = next(iter(grouped.values()))
-        ax = axes[0]
-        yerr = [[mean - low], [high - mean]] if low is not None and high is not None else None
-        ax.bar([0], [mean], yerr=yerr, capsize=6, color="#4C72B0", width=0.5)
-        ax.set_xticks([0], ["single point"])
-        ax.set_ylabel(axis_label(metric))
-        ax.set_title(f"{title} (one grid point)")
-        return figure
-    colour_values = sorted({k[-2] for k in grouped}) if colour_dim else [None]
-    from matplotlib import colormaps
-
     palette = colormaps["viridis"]
+    any_gone = any_partial = False
     for ax, facet in zip(axes, facets, strict=False):
-        for ci, colour in enumerate(colour_values):
-            points = sorted(
-                (k[-1], v)
-                for k, v in grouped.items()
+        for row, colour in enumerate(colours):
+            line = sorted(
+                k
+                for k in cells
                 if (facet is None or k[0] == facet) and (colour is None or k[-2] == colour)
             )
-            if not points:
-                continue
-            xs = [p[0] for p in points]
-            means = [p[1][0] for p in points]
-            shade = palette(ci / max(len(colour_values) - 1, 1) * 0.85)
-            label = f"{colour:g}" if colour is not None else None
-            ax.plot(xs, means, "o-", color=shade, label=label, linewidth=1.8, markersize=5)
-            if all(p[1][1] is not None for p in points):
-                ax.fill_between(
-                    xs,
-                    [p[1][1] for p in points],
-                    [p[1][2] for p in points],
-                    color=shade,
-                    alpha=0.2,
-                    linewidth=0,
-                )
-        ax.set_xlabel(axis_label(x_dim))
+            if line:
+                shade = palette(row / max(len(colours) - 1, 1) * 0.85)
+                label = f"{colour:g}" if colour is not None else None
+                gone, partial = _draw_line(ax, line, grouped, holes, shade, label, row)
+                any_gone, any_partial = any_gone or gone, any_partial or partial
+        ax.set_xlabel(axis_label(dims[0]))
         ax.grid(True, alpha=0.3)
-        if facet is not None and facet_dim is not None:
-            ax.set_title(f"{facet_dim.replace('_', ' ')} = {facet:g}", fontsize=10)
+        if facet is not None:
+            ax.set_title(f"{dims[2].replace('_', ' ')} = {facet:g}", fontsize=10)
     for ax in axes[len(facets) :]:
         ax.set_visible(False)
-    for row in range(nrows):
-        axes[row * ncols].set_ylabel(axis_label(metric))
-    if colour_dim is not None:
-        axes[0].legend(title=axis_label(colour_dim), fontsize=8, title_fontsize=8)
-    title += f" vs {x_dim.replace('_', ' ')}"
-    if colour_dim:
-        title += f" by {colour_dim.replace('_', ' ')}"
-    if averaged:
-        title += f"\n(mean over {', '.join(a.replace('_', ' ') for a in averaged)})"
-    if replications > 1:
-        title += f"\nbands: 95% CI across {replications} replications"
-    figure.suptitle(title, fontsize=12)
+    for r in range(nrows):
+        axes[r * ncols].set_ylabel(axis_label(metric))
+    _legend(axes[0], axis_label(dims[1]) if len(dims) > 1 else None, any_gone, any_partial)
+    figure.suptitle(_figure_title(metric, dims, replications, bool(holes)), fontsize=12)
     return figure
 
 
-def outcomes_figure(outcomes: Sequence[tuple[int, str, float, int, int]]) -> Any:
+def outcomes_figure(outcomes: Sequence[Outcome]) -> Any:
     """Shard outcome panel: counts by status and the duration of each shard."""
     from matplotlib.figure import Figure
 
@@ -293,8 +694,8 @@ def outcomes_figure(outcomes: Sequence[tuple[int, str, float, int, int]]) -> Any
     left, right = figure.subplots(1, 2, width_ratios=[1, 2.4])
     colours = {"success": "#55A868", "failure": "#C44E52"}
     statuses = ["success", "failure"]
-    shard_counts = [sum(1 for o in outcomes if o[1] == s) for s in statuses]
-    point_counts = [sum(o[3] for o in outcomes if o[1] == s) for s in statuses]
+    shard_counts = [sum(1 for o in outcomes if o.status == s) for s in statuses]
+    point_counts = [sum(o.points for o in outcomes if o.status == s) for s in statuses]
     positions = range(len(statuses))
     left.bar(
         [p - 0.2 for p in positions],
@@ -316,19 +717,19 @@ def outcomes_figure(outcomes: Sequence[tuple[int, str, float, int, int]]) -> Any
     left.set_ylabel("count (shards / points)")
     left.set_title("Shards and points by outcome")
     left.legend(fontsize=8)
-    ordered = sorted(outcomes)
+    ordered = sorted(outcomes, key=lambda o: (o.shard_id, o.status))
     right.barh(
-        [f"shard {o[0]}" for o in ordered],
-        [o[2] for o in ordered],
-        color=[colours.get(o[1], "#888888") for o in ordered],
+        [f"shard {o.shard_id}" for o in ordered],
+        [o.duration_s for o in ordered],
+        color=[colours.get(o.status, "#888888") for o in ordered],
     )
     right.invert_yaxis()
     for row, o in enumerate(ordered):
-        if o[1] == "failure" and len(ordered) <= 40:
+        if o.status == "failure" and len(ordered) <= 40:
             right.text(
-                o[2],
+                o.duration_s,
                 row,
-                f"  failed after {o[4]} attempt(s)",
+                f"  failed after {o.attempts} attempt(s)",
                 va="center",
                 color=colours["failure"],
                 fontsize=9,
@@ -366,207 +767,247 @@ def timeseries_figure(
     return figure
 
 
-# --------------------------------------------------------------------------- html
-
-_CSS = """
-body { font-family: system-ui, -apple-system, Segoe UI, Roboto, sans-serif; margin: 2rem auto;
-       max-width: 1100px; color: #222; padding: 0 1rem; }
-h1 { margin-bottom: 0.2rem; } .sub { color: #555; margin-top: 0; }
-table { border-collapse: collapse; margin: 0.8rem 0 1.5rem; font-size: 0.92rem; }
-th, td { border: 1px solid #ccc; padding: 0.3rem 0.6rem; text-align: left; }
-th { background: #f2f2f2; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
-figure { margin: 1rem 0 2rem; } figure img { max-width: 100%; border: 1px solid #eee; }
-figcaption { color: #555; font-size: 0.9rem; }
-"""
+def _chart(out: Path, name: str, figure: Any, alt: str, caption: str) -> Chart:
+    png = _png(figure)
+    (out / name).write_bytes(png)
+    return Chart(base64.b64encode(png).decode(), name, alt, caption)
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]], numeric_from: int = 1) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join(
-        "<tr>"
-        + "".join(
-            f'<td class="num">{html.escape(c)}</td>'
-            if i >= numeric_from
-            else f"<td>{html.escape(c)}</td>"
-            for i, c in enumerate(row)
+def draw_charts(run: RunData, out: Path) -> dict[str, list[Chart]]:
+    """Write every chart PNG into ``out``; return them by report section."""
+    missing = [m.params for m in run.missing if m.params is not None]
+    metrics: list[Chart] = []
+    for metric in KEY_METRICS:
+        metric_stats = run.stats.get(metric, [])
+        if not any(s.mean is not None for s in metric_stats):
+            continue
+        caption = (
+            f"{_pretty(metric)} ({_unit_label(metric_unit(metric))}): mean over "
+            f"{run.replications} replication(s) per point."
         )
-        + "</tr>"
-        for row in rows
+        if run.replications > 1:
+            caption += " Shaded: 95% confidence interval across replications"
+            caption += ", clipped to [0, 1]." if metric_bounds(metric) else "."
+        if missing:
+            caption += (
+                f" {len(missing)} point(s) have no data (see Missing points): the lines are"
+                " broken there and a cross marks them."
+            )
+        figure = metric_figure(metric, metric_stats, run.dims, run.replications, missing)
+        metrics.append(_chart(out, f"{metric}.png", figure, f"{_pretty(metric)} chart", caption))
+    charts: dict[str, list[Chart]] = {"metrics": metrics, "outcomes": [], "timeseries": []}
+    if run.outcomes:
+        charts["outcomes"].append(
+            _chart(
+                out,
+                "shard_outcomes.png",
+                outcomes_figure(run.outcomes),
+                "Shard outcomes chart",
+                "Shard outcomes: succeeded and failed shards and points; duration of "
+                "each shard's last attempt (seconds).",
+            )
+        )
+    revenue_best = best_points(run.stats)[0][1]
+    if run.series and revenue_best is not None:
+        label = _setting(revenue_best.params, run.dims) or "the point"
+        charts["timeseries"].append(
+            _chart(
+                out,
+                "timeseries.png",
+                timeseries_figure(run.series, label),
+                "Snapshot time series chart",
+                f"Point #{revenue_best.point_index}: counts at the end of each minute, "
+                "mean over replications (warm-up included).",
+            )
+        )
+    return charts
+
+
+# --------------------------------------------------------------------------- context
+
+
+def _ci_text(metric: str, point: PointStat) -> str:
+    bounds = metric_bounds(metric)
+    low, high = _clip(point.low, bounds), _clip(point.high, bounds)
+    return "–" if low is None or high is None else f"{_fmt(low)} – {_fmt(high)}"
+
+
+def _summary_table(run: RunData) -> Table:
+    all_stats = [s for metric_stats in run.stats.values() for s in metric_stats]
+    point_count = len({s.point_index for s in all_stats})
+    manifest = run.manifest
+    expected = manifest.points if manifest else point_count + len(run.missing)
+    succeeded = {o.shard_id for o in run.outcomes if o.status == "success"}
+    failed = {o.shard_id for o in run.outcomes if o.status == "failure"} - succeeded
+    shards = f"{len(succeeded)} succeeded, {len(failed)} failed"
+    if manifest:
+        pending = manifest.shard_count - len(succeeded) - len(failed)
+        shards = f"{manifest.shard_count} planned: {shards}, {pending} pending"
+    counts = {d: len({s.params[d] for s in all_stats}) for d in run.dims}
+    if manifest:  # the grid's values, including those only failed shards hold
+        counts = {d: len(manifest.request.dimensions[d]) for d in run.dims}
+    rows = [
+        ["run", run.run_id],
+        ["run date", manifest.run_date.isoformat() if manifest else "–"],
+        ["swept dimensions", ", ".join(f"{d} ({n} values)" for d, n in counts.items()) or "none"],
+        ["grid points with results", f"{point_count} of {expected}"],
+        ["replications per point", str(run.replications)],
+        ["shards", shards],
+    ]
+    return Table(["item", "value"], rows)
+
+
+def _best_table(run: RunData, max_wait: float, wait_metric: str) -> Table:
+    rows = []
+    for question, point in best_points(run.stats, max_wait, wait_metric):
+        if point is None:
+            rows.append([question.title, "no point qualifies", "–", "–"])
+            continue
+        rows.append(
+            [
+                question.title,
+                f"#{point.point_index}: {_setting(point.params, run.dims) or 'the only point'}",
+                f"{_fmt(point.mean)} {_unit_label(metric_unit(question.metric))}",
+                _ci_text(question.metric, point),
+            ]
+        )
+    header = ["question", "point (index: swept values)", "value (mean)", "95% CI"]
+    return Table(header, rows, numeric=(2, 3))
+
+
+def _fleet_table(run: RunData, max_wait: float, wait_metric: str) -> Table:
+    keys = fleet_dimensions(run.dims)
+    wait_name = _WAIT_NAMES[wait_metric]
+    rows = []
+    for answer in best_per_fleet(run, max_wait, wait_metric):
+        group = [f"{answer.group[k]:g}" for k in keys]
+        with_data = f"{answer.points} of {answer.points + answer.missing}"
+        if answer.best is None:
+            why = "no data" if answer.points == 0 else f"none qualifies ({wait_name} > bound)"
+            rows.append([*group, why, "–", "–", "–", with_data])
+            continue
+        rows.append(
+            [
+                *group,
+                f"{answer.best.params[COMMISSION_DIM]:g}",
+                f"{_fmt(answer.best.mean)} {_unit_label(metric_unit('platform_revenue'))}",
+                f"{_fmt(answer.wait)} min",
+                f"#{answer.best.point_index}",
+                with_data,
+            ]
+        )
+    header = [
+        *(axis_label(k) for k in keys),
+        "best commission rate",
+        "platform revenue (mean)",
+        f"{wait_name} (mean)",
+        "point",
+        "points with data",
+    ]
+    return Table(header, rows, numeric=tuple(range(len(header))))
+
+
+def _missing_table(run: RunData) -> Table:
+    # Every swept dimension of the request, even one a failure left with one value in data.
+    swept = run.manifest.request.dimensions if run.manifest else {}
+    names = [*run.dims, *sorted(n for n, v in swept.items() if len(v) > 1 and n not in run.dims)]
+    rows = [
+        [
+            f"#{m.point_index}",
+            *(f"{m.params[d]:g}" if m.params else "–" for d in names),
+            str(m.shard_id),
+            m.reason,
+        ]
+        for m in run.missing[:MISSING_ROWS_SHOWN]
+    ]
+    return Table(["point", *names, "shard", "why"], rows, numeric=tuple(range(1, len(names) + 2)))
+
+
+def build_context(
+    run: RunData,
+    charts: Mapping[str, Sequence[Chart]],
+    max_wait: float = WAIT_BOUND_MIN,
+    wait_metric: str = "mean",
+    generated: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """Plain values for the template: strings, tables and charts (no markup)."""
+    when = generated or dt.datetime.now(dt.UTC)
+    errors = Table(
+        ["shard", "attempts", "points", "error"],
+        [
+            [
+                str(o.shard_id),
+                str(o.attempts),
+                f"{o.first_point_index}–{o.last_point_index}",
+                f"{o.error_type}: {o.error_message}",
+            ]
+            for o in run.outcomes
+            if o.status == "failure"
+        ],
+        numeric=(1,),
     )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    missing_shards: dict[int, str] = {m.shard_id: m.reason for m in run.missing}
+    return {
+        "run_id": run.run_id,
+        "where": str(run.where),
+        "generated": when.strftime("%Y-%m-%d %H:%M UTC"),
+        "summary": _summary_table(run),
+        "best": _best_table(run, max_wait, wait_metric),
+        "wait_bound": f"{_WAIT_NAMES[wait_metric]} ≤ {max_wait:g} min",
+        "fleet": _fleet_table(run, max_wait, wait_metric),
+        "fleet_dims": [d.replace("_", " ") for d in fleet_dimensions(run.dims)[1:]],
+        "missing": _missing_table(run),
+        "missing_count": len(run.missing),
+        "missing_shards": [f"shard {s}: {r}" for s, r in sorted(missing_shards.items())],
+        "missing_params_known": run.manifest is not None,
+        "charts": charts,
+        "errors": errors,
+    }
 
 
-def _image(png: bytes, name: str, alt: str, caption: str) -> str:
-    data = base64.b64encode(png).decode()
-    return (
-        f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(alt)}" '
-        f'data-file="{html.escape(name)}"><figcaption>{html.escape(caption)}'
-        "</figcaption></figure>"
+@functools.cache
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("sim_serverless_sweep", "analytics/templates"),
+        autoescape=True,  # names end .html.j2, which select_autoescape's suffix test misses
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
     )
 
 
-def build_report(results: Path, prefix: str, run_id: str, out: Path) -> Path:
+def render(context: Mapping[str, Any]) -> str:
+    """The report page for a context from :func:`build_context`."""
+    return _environment().get_template("report.html.j2").render(context)
+
+
+def build_report(
+    results: Path,
+    prefix: str,
+    run_id: str,
+    out: Path,
+    *,
+    max_wait: float = WAIT_BOUND_MIN,
+    wait_metric: str = "mean",
+) -> Path:
     """Write ``out/report.html`` and the chart PNGs for one run; return the HTML path.
 
-    Raises ValueError naming the run and folder when the run has no manifest and no
-    shard outcomes there.
+    ``max_wait`` (minutes) bounds ``wait_metric`` (one of WAIT_METRICS) in the "best
+    revenue within a wait bound" answers. Raises ValueError naming the option for a bad
+    one, and naming the run and folder when the run has no manifest and no shard
+    outcomes there; nothing is written then.
 
     >>> build_report(Path("/nonexistent"), "sweeps", "no-such-run", Path("/tmp/r"))
     Traceback (most recent call last):
     ...
     ValueError: no run 'no-such-run' under /nonexistent/sweeps (no manifest, no shard outcomes)
     """
-    try:
-        prefix = check_prefix(prefix)
-    except KeyLayoutError as exc:
-        raise ValueError(str(exc)) from None
-    manifest = _load_manifest(results, prefix, run_id)
-    con = connect(results, prefix)
-    outcomes = [
-        (int(r[0]), str(r[1]), float(r[2]), int(r[3]), int(r[4]))
-        for r in con.execute(
-            "SELECT shard_id, status, duration_s, points, attempts FROM shard_outcomes "
-            "WHERE run_id = ? ORDER BY shard_id",
-            [run_id],
-        ).fetchall()
-    ]
-    where = results / prefix if prefix else results
-    if manifest is None and not outcomes:
-        raise ValueError(f"no run {run_id!r} under {where} (no manifest, no shard outcomes)")
-    stats = _point_stats(con, run_id)
-    all_stats = [s for metric_stats in stats.values() for s in metric_stats]
-    dims = _swept_dimensions(manifest, all_stats)
-    replications = (
-        manifest.request.replications if manifest else max((s.n for s in all_stats), default=1)
-    )
+    check_options(max_wait, wait_metric)
+    run = load_run(results, prefix, run_id)
     out.mkdir(parents=True, exist_ok=True)
-
-    sections: list[str] = []
-    figures_html: list[str] = []
-    for metric in KEY_METRICS:
-        metric_stats = stats.get(metric, [])
-        if not any(s.mean is not None for s in metric_stats):
-            continue
-        png = _png(metric_figure(metric, metric_stats, dims, replications))
-        name = f"{metric}.png"
-        (out / name).write_bytes(png)
-        caption = (
-            f"{_pretty(metric)} ({_unit_label(metric_unit(metric))}): mean over "
-            f"{replications} replication(s) per point."
-        )
-        if replications > 1:
-            caption += " Shaded: 95% confidence interval across replications."
-        figures_html.append(_image(png, name, f"{_pretty(metric)} chart", caption))
-
-    point_count = len({s.point_index for s in all_stats})
-    expected = manifest.points if manifest else point_count
-    failed = [o for o in outcomes if o[1] == "failure"]
-    summary_rows = [
-        ["run", run_id],
-        ["run date", manifest.run_date.isoformat() if manifest else "–"],
-        [
-            "swept dimensions",
-            ", ".join(f"{d} ({len({s.params[d] for s in all_stats})} values)" for d in dims)
-            or "none",
-        ],
-        ["grid points with results", f"{point_count} of {expected}"],
-        ["replications per point", str(replications)],
-        [
-            "shards",
-            f"{len(outcomes)} recorded, {len(failed)} failed"
-            + (f" of {manifest.shard_count}" if manifest else ""),
-        ],
-    ]
-    sections.append("<h2>Run</h2>" + _table(["item", "value"], summary_rows, numeric_from=2))
-
-    best_rows = []
-    for question, point in best_points(stats):
-        if point is None:
-            best_rows.append([question.title, "no point qualifies", "–", "–"])
-            continue
-        setting = ", ".join(f"{d} = {point.params[d]:g}" for d in dims) or "the only point"
-        ci = (
-            "–"
-            if point.low is None or point.high is None
-            else f"{_fmt(point.low)} – {_fmt(point.high)}"
-        )
-        best_rows.append(
-            [
-                question.title,
-                f"#{point.point_index}: {setting}",
-                f"{_fmt(point.mean)} {_unit_label(metric_unit(question.metric))}",
-                ci,
-            ]
-        )
-    sections.append(
-        "<h2>Best points</h2>"
-        + _table(
-            ["question", "point (index: swept values)", "value (mean)", "95% CI"],
-            best_rows,
-            numeric_from=2,
-        )
-    )
-    sections.append("<h2>Metrics over the swept dimensions</h2>" + "".join(figures_html))
-
-    if outcomes:
-        png = _png(outcomes_figure([(o[0], o[1], o[2], o[3], o[4]) for o in outcomes]))
-        (out / "shard_outcomes.png").write_bytes(png)
-        block = _image(
-            png,
-            "shard_outcomes.png",
-            "Shard outcomes chart",
-            "Shard outcomes: succeeded and failed shards and points; duration of "
-            "each shard's last attempt (seconds).",
-        )
-        errors = con.execute(
-            "SELECT shard_id, attempts, first_point_index, last_point_index, error_type, "
-            "error_message FROM shard_outcomes WHERE run_id = ? AND status = 'failure' "
-            "ORDER BY shard_id",
-            [run_id],
-        ).fetchall()
-        if errors:
-            block += _table(
-                ["shard", "attempts", "points", "error"],
-                [[str(e[0]), str(e[1]), f"{e[2]}–{e[3]}", f"{e[4]}: {e[5]}"] for e in errors],
-                numeric_from=1,
-            )
-        sections.append("<h2>Shard outcomes</h2>" + block)
-
-    revenue_best = dict((q.title, p) for q, p in best_points(stats)).get(QUESTIONS[0].title)
-    if revenue_best is not None:
-        series = con.execute(
-            "SELECT minute, avg(CAST(drivers_idle AS DOUBLE)), "
-            "avg(CAST(drivers_en_route AS DOUBLE)), avg(CAST(drivers_on_trip AS DOUBLE)), "
-            "avg(CAST(riders_waiting AS DOUBLE)) FROM snapshot_counts "
-            "WHERE run_id = ? AND point_index = ? GROUP BY minute ORDER BY minute",
-            [run_id, revenue_best.point_index],
-        ).fetchall()
-        if series:
-            label = ", ".join(f"{d} = {revenue_best.params[d]:g}" for d in dims) or "the point"
-            png = _png(timeseries_figure(series, label))
-            (out / "timeseries.png").write_bytes(png)
-            sections.append(
-                "<h2>Marketplace over time</h2>"
-                + _image(
-                    png,
-                    "timeseries.png",
-                    "Snapshot time series chart",
-                    f"Point #{revenue_best.point_index}: counts at the end of each minute, "
-                    "mean over replications (warm-up included).",
-                )
-            )
-
-    generated = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    page = (
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>Sweep report – {html.escape(run_id)}</title>"
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<style>{_CSS}</style></head><body>"
-        f"<h1>Sweep report: {html.escape(run_id)}</h1>"
-        f'<p class="sub">Results in {html.escape(str(where))}; generated {generated}.</p>'
-        + "".join(sections)
-        + "</body></html>"
-    )
+    charts = draw_charts(run, out)
+    page = render(build_context(run, charts, max_wait, wait_metric))
     path = out / "report.html"
     path.write_text(page, encoding="utf-8")
     return path
