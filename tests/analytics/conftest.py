@@ -225,10 +225,20 @@ def check_page(html_path: Path, user_data: Path) -> dict[str, Any]:
         os.close(from_chrome_r)
 
 
+NO_CHROMIUM = (
+    "headless Chromium not found: install it with "
+    "`apt-get install -y --no-install-recommends chromium` (as root), "
+    "or run `make test` as root, which installs it"
+)
+
+
 @pytest.fixture(scope="session")
 def open_in_chromium(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path], dict[str, Any]]:
+    """Page checker; skips without Chromium unless SWEEP_REQUIRE_BROWSER=1 (CI) fails."""
     if chromium_binary() is None:
-        pytest.fail("headless Chromium is required: apt-get install -y chromium")
+        if os.environ.get("SWEEP_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"SWEEP_REQUIRE_BROWSER=1 and {NO_CHROMIUM}")
+        pytest.skip(NO_CHROMIUM)
 
     def run(path: Path) -> dict[str, Any]:
         return check_page(path, tmp_path_factory.mktemp("chromium-profile"))

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import re
 import shutil
+import subprocess
+import sys
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
@@ -33,6 +36,7 @@ from sim_serverless_sweep.cli import main as sweep_main
 
 Rows = list[dict[str, Any]]
 PNG = b"\x89PNG\r\n\x1a\n"
+CONFTEST = Path(__file__).with_name("conftest.py")
 WAIT_COLUMNS = {"mean": "wait_mean_min", "p50": "wait_p50_min", "p95": "wait_p95_min"}
 
 
@@ -338,3 +342,70 @@ def test_unknown_run_is_a_clear_error(demo_results: Path, tmp_path: Path) -> Non
     with pytest.raises(ValueError, match="run_id"):
         build_report(demo_results, "sweeps", "../etc", tmp_path)
     assert not (tmp_path / "report.html").exists()
+
+
+# ------------------------------------------------------ Chromium missing: skip or fail
+
+# The real fixture, loaded by path into a throwaway suite's conftest.
+SUITE_CONFTEST = """
+import importlib.util
+
+spec = importlib.util.spec_from_file_location("analytics_conftest", {conftest!r})
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+open_in_chromium = module.open_in_chromium
+"""
+SUITE_TEST = """
+def test_needs_browser(open_in_chromium):
+    assert callable(open_in_chromium)
+"""
+
+
+def _run_browser_test(tmp_path: Path, path_dirs: list[Path], require: str | None) -> str:
+    """Run a one-test suite using open_in_chromium with only ``path_dirs`` on PATH."""
+    tmp_path.mkdir()
+    (tmp_path / "conftest.py").write_text(SUITE_CONFTEST.format(conftest=str(CONFTEST)))
+    (tmp_path / "test_browser.py").write_text(SUITE_TEST)
+    env = {k: v for k, v in os.environ.items() if k != "SWEEP_REQUIRE_BROWSER"}
+    env["PATH"] = os.pathsep.join(str(d) for d in path_dirs)
+    env["COLUMNS"] = "400"  # the skip/fail reason is printed whole
+    if require is not None:
+        env["SWEEP_REQUIRE_BROWSER"] = require
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rsf", "-q", str(tmp_path)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    ("require", "outcome"), [(None, "1 skipped"), ("0", "1 skipped"), ("1", "1 error")]
+)
+def test_missing_chromium_skips_unless_the_browser_is_required(
+    tmp_path: Path, require: str | None, outcome: str
+) -> None:
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    report = _run_browser_test(tmp_path / "suite", [empty], require)
+    assert outcome in report, report
+    assert (
+        "headless Chromium not found: install it with "
+        "`apt-get install -y --no-install-recommends chromium` (as root), "
+        "or run `make test` as root, which installs it"
+    ) in report
+    if require == "1":
+        assert "SWEEP_REQUIRE_BROWSER=1" in report
+
+
+def test_found_chromium_is_used_even_when_required(tmp_path: Path) -> None:
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    binary = fake / "chromium"
+    binary.write_text("#!/bin/sh\nexit 0\n")
+    binary.chmod(0o755)
+    report = _run_browser_test(tmp_path / "suite", [fake], "1")
+    assert "1 passed" in report, report
