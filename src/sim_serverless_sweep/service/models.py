@@ -24,12 +24,16 @@ ERROR_CODES: dict[HTTPStatus, str] = {
     HTTPStatus.NOT_FOUND: "not_found",
     HTTPStatus.METHOD_NOT_ALLOWED: "method_not_allowed",
     HTTPStatus.CONFLICT: "run_conflict",
-    HTTPStatus.LENGTH_REQUIRED: "length_required",
     HTTPStatus.REQUEST_ENTITY_TOO_LARGE: "payload_too_large",
     HTTPStatus.UNSUPPORTED_MEDIA_TYPE: "unsupported_media_type",
     HTTPStatus.INTERNAL_SERVER_ERROR: "internal_error",
-    HTTPStatus.NOT_IMPLEMENTED: "not_implemented",
     HTTPStatus.SERVICE_UNAVAILABLE: "dispatch_failed",
+    # Only from `sweep serve`'s HTTP layer (API Gateway answers these itself).
+    HTTPStatus.LENGTH_REQUIRED: "length_required",
+    HTTPStatus.REQUEST_URI_TOO_LONG: "uri_too_long",
+    HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE: "header_fields_too_large",
+    HTTPStatus.NOT_IMPLEMENTED: "not_implemented",
+    HTTPStatus.HTTP_VERSION_NOT_SUPPORTED: "http_version_not_supported",
 }
 
 
