@@ -137,6 +137,8 @@ def test_resubmit_conflict_and_status(
     # Same run_id, different request: 409, nothing more enqueued.
     status, body = _call(app, helpers, "POST", "/sweep-run", json.dumps({**SMALL, "seed": 6}))
     assert status == 409 and body["problems"][0]["field"] == "run_id"
+    assert "(seed: stored 5, this request 6)" in body["problems"][0]["rule"]
+    assert body["problems"][0]["value"] == "api-small"
     assert helpers.queue_depth(sqs, stack.queue_url) == 3
 
     # Run everything, then resubmit: same plan, nothing to dispatch -> 200.
@@ -242,6 +244,7 @@ def test_send_message_batch_sender_fault_is_503_then_resumable(
     runtime_sqs.meta.events.register("before-parameter-build.sqs.SendMessageBatch", bad_delay)
     status, body = _call(app, helpers, "POST", "/sweep-run", json.dumps(SMALL))
     assert status == 503 and body["retryable"] and body["undispatched_shards"] == [2], body
+    assert (body["error"], body["problems"]) == ("dispatch_failed", [])
     assert "InvalidParameterValue" in body["message"]
     assert calls == [3]
     assert helpers.queue_depth(sqs, stack.queue_url) == 2

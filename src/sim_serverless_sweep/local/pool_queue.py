@@ -15,6 +15,7 @@ from pathlib import Path
 
 from sim_serverless_sweep.core.messages import ShardMessage
 from sim_serverless_sweep.local.pool import DEFAULT_MAX_ATTEMPTS, ShardEvent, run_messages
+from sim_serverless_sweep.runtime.ports import QueueSendError
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,11 @@ class PoolQueue:
 
     def send(self, messages: Sequence[ShardMessage]) -> None:
         if self._closed:
-            raise RuntimeError("the local shard queue is closed; restart `sweep serve`")
+            # The port's error: the API answers 503 and the manifest stays for a resubmit.
+            raise QueueSendError(
+                [m.shard_id for m in messages],
+                ["the local shard queue is closed; restart `sweep serve`"],
+            )
         if messages:
             self._jobs.put(list(messages))
 

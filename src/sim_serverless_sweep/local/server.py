@@ -1,7 +1,8 @@
 """Local HTTP API: HTTP requests become API Gateway payload-2.0 events for SweepApp.handle.
 
 ``sweep serve`` runs the same handler as the Lambda function, wired to the filesystem
-store and the background process-pool queue instead of S3 and SQS.
+store and the background process-pool queue instead of S3 and SQS. It also serves the
+OpenAPI document at ``GET /openapi.json``.
 """
 
 from __future__ import annotations
@@ -18,15 +19,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from sim_serverless_sweep.core.contract import ConfigError, Limits
+from sim_serverless_sweep.core.contract import ConfigError, FieldProblem, Limits
 from sim_serverless_sweep.local.fs_store import FilesystemStore
 from sim_serverless_sweep.local.pool import DEFAULT_MAX_ATTEMPTS, default_workers
 from sim_serverless_sweep.local.pool_queue import PoolQueue
-from sim_serverless_sweep.service.app import SweepApp
+from sim_serverless_sweep.service.app import JSON, SweepApp
+from sim_serverless_sweep.service.models import ERROR_CODES, problem
 
 # API Gateway's payload limit: larger requests never reach the function.
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+OPENAPI_PATH = "/openapi.json"
 
 
 def http_event(
@@ -91,6 +94,16 @@ class LocalApiServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], app: SweepApp) -> None:
         super().__init__(address, _RequestHandler)
         self.app = app
+        self._openapi: bytes | None = None
+
+    @property
+    def openapi(self) -> bytes:
+        """The OpenAPI document, built on first use (keeps start-up fast)."""
+        if self._openapi is None:
+            from sim_serverless_sweep.service.openapi import document_text
+
+            self._openapi = document_text().encode()
+        return self._openapi
 
     @property
     def url(self) -> str:
@@ -103,40 +116,31 @@ class _RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 30  # seconds; a client that stalls mid-body must not hold a thread forever
 
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    def do_POST(self) -> None:
-        self._dispatch()
-
-    def do_PUT(self) -> None:
-        self._dispatch()
-
-    def do_DELETE(self) -> None:
-        self._dispatch()
-
-    def do_PATCH(self) -> None:
-        self._dispatch()
-
     def _dispatch(self) -> None:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            self._send_plain(HTTPStatus.LENGTH_REQUIRED, "send a Content-Length")
+            self._refuse(HTTPStatus.LENGTH_REQUIRED, "transfer-encoding", "send a Content-Length")
             return
+        raw_length = self.headers.get("Content-Length")
         try:
-            length = int(self.headers.get("Content-Length") or 0)
+            length = int(raw_length or 0)
         except ValueError:
-            self._send_plain(HTTPStatus.BAD_REQUEST, "Content-Length is not an integer")
+            self._refuse(HTTPStatus.BAD_REQUEST, "content-length", "must be an integer", raw_length)
             return
         if length < 0:
-            self._send_plain(HTTPStatus.BAD_REQUEST, "Content-Length must not be negative")
+            self._refuse(HTTPStatus.BAD_REQUEST, "content-length", "must not be negative", length)
             return
         if length > MAX_PAYLOAD_BYTES:
-            self._send_plain(
+            self._refuse(
                 HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                "request",
                 f"payload is {length} bytes; the API limit is {MAX_PAYLOAD_BYTES}",
+                length,
             )
             return
         body = self.rfile.read(length) if length else b""
+        if self.command in ("GET", "HEAD") and urlsplit(self.path).path == OPENAPI_PATH:
+            self._send(HTTPStatus.OK, {"Content-Type": JSON}, self.server.openapi)
+            return
         host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
         event = http_event(
             self.command,
@@ -149,27 +153,48 @@ class _RequestHandler(BaseHTTPRequestHandler):
         response = self.server.app.handle(event, None)
         payload = response.get("body") or ""
         data = base64.b64decode(payload) if response.get("isBase64Encoded") else payload.encode()
-        self.send_response(int(response["statusCode"]))
-        for name, value in (response.get("headers") or {}).items():
-            self.send_header(name, str(value))
+        headers = [(k, str(v)) for k, v in (response.get("headers") or {}).items()]
         for name, values in (response.get("multiValueHeaders") or {}).items():
-            for value in values:
-                self.send_header(name, str(value))
-        for cookie in response.get("cookies") or []:
-            self.send_header("Set-Cookie", cookie)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+            headers.extend((name, str(value)) for value in values)
+        headers.extend(("Set-Cookie", cookie) for cookie in response.get("cookies") or [])
+        self._send(HTTPStatus(int(response["statusCode"])), headers, data)
 
-    def _send_plain(self, status: HTTPStatus, text: str) -> None:
-        data = (text + "\n").encode()
+    # Every standard method goes to the app (405 on the API's paths, 404 elsewhere), so
+    # none gets http.server's HTML 501.
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_TRACE = _dispatch
+
+    def _send(
+        self,
+        status: HTTPStatus,
+        headers: dict[str, str] | list[tuple[str, str]],
+        data: bytes,
+        *,
+        close: bool = False,
+    ) -> None:
         self.send_response(int(status))
-        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        for name, value in headers.items() if isinstance(headers, dict) else headers:
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(data)))
-        self.send_header("Connection", "close")
+        if close:
+            self.send_header("Connection", "close")
+            self.close_connection = True
         self.end_headers()
-        self.wfile.write(data)
-        self.close_connection = True
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def _refuse(self, status: HTTPStatus, field: str, rule: str, value: object = None) -> None:
+        """A problem body from the server itself; the connection closes (body not read)."""
+        body = problem(status, [FieldProblem(field, value, rule)]).model_dump_json()
+        self._send(status, {"Content-Type": JSON}, body.encode(), close=True)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        # http.server's own rejections (bad request line, header limits, unknown method) in
+        # the API's problem shape rather than HTML.
+        status = HTTPStatus(code)
+        if status not in ERROR_CODES:
+            super().send_error(code, message, explain)
+            return
+        self._refuse(status, "request", message or status.phrase)
 
 
 def make_server(
@@ -180,7 +205,10 @@ def make_server(
     workers: int | None,
     limits: Limits | None = None,
 ) -> tuple[LocalApiServer, PoolQueue]:
-    """A bound (not yet serving) server and its background queue; port 0 picks a free port."""
+    """A bound (not yet serving) server and its background queue; port 0 picks a free port.
+
+    An OSError from binding (port in use, bad address) propagates unchanged.
+    """
     queue = PoolQueue(results, prefix, workers or default_workers())
     app = SweepApp(
         store=FilesystemStore(results),
@@ -189,22 +217,29 @@ def make_server(
         limits=limits or Limits(),
         max_receive_count=DEFAULT_MAX_ATTEMPTS,
     )
-    return LocalApiServer((host, port), app), queue
+    try:
+        return LocalApiServer((host, port), app), queue
+    except BaseException:
+        queue.close()  # no thread left behind by a failed bind
+        raise
 
 
 def serve_forever(host: str, port: int, results: Path, prefix: str, workers: int | None) -> None:
-    """Serve POST /sweep-run and GET /sweep-run/RUN_ID until interrupted (Ctrl-C)."""
+    """Serve POST /sweep-run and GET /sweep-run/RUN_ID until interrupted (Ctrl-C).
+
+    An OSError from binding propagates before anything is printed or set up.
+    """
+    try:
+        limits = Limits.from_env(os.environ)  # MAX_SHARDS / MAX_POINTS, as in Lambda
+    except ConfigError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    server, queue = make_server(host, port, results, prefix, workers, limits)
     # Shard progress to stderr; the handler's JSON log lines stay on stdout.
     progress = logging.StreamHandler(sys.stderr)
     progress.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
     local_log = logging.getLogger("sim_serverless_sweep.local")
     local_log.addHandler(progress)
     local_log.setLevel(logging.INFO)
-    try:
-        limits = Limits.from_env(os.environ)  # MAX_SHARDS / MAX_POINTS, as in Lambda
-    except ConfigError as exc:
-        raise SystemExit(f"error: {exc}") from None
-    server, queue = make_server(host, port, results, prefix, workers, limits)
     if host not in LOOPBACK:
         print(f"warning: binding {host}: the API has no authentication", file=sys.stderr)
     print(

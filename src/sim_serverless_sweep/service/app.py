@@ -253,8 +253,11 @@ class SweepApp:
 
     def get_sweep_run(self, run_id: str) -> Response[str]:
         logger.thread_safe_append_keys(run_id=run_id)
-        if not _RUN_ID.match(run_id):
-            raise RequestError([FieldProblem("run_id", run_id, RUN_ID_RULE)])
+        if not _RUN_ID.fullmatch(run_id):  # fullmatch: `$` alone would allow a trailing \n
+            return _json(
+                HTTPStatus.BAD_REQUEST,
+                _invalid(RequestError([FieldProblem("run_id", run_id, RUN_ID_RULE)])),
+            )
         status = run_status(self.store, self.prefix, run_id)
         if status is None:
             return _problem(
@@ -276,7 +279,7 @@ def _build_resolver(app: SweepApp) -> APIGatewayHttpResolver:
 
     def _bad_request(exc: RequestError) -> Response[str]:
         logger.info("request rejected", extra={"problems": [p.message() for p in exc.problems]})
-        return _json(HTTPStatus.BAD_REQUEST, Problem.model_validate(exc.to_dict()))
+        return _json(HTTPStatus.BAD_REQUEST, _invalid(exc))
 
     def _conflict(exc: RunConflict) -> Response[str]:
         return _problem(HTTPStatus.CONFLICT, [FieldProblem("run_id", exc.run_id, exc.rule)])
@@ -306,16 +309,17 @@ def _build_resolver(app: SweepApp) -> APIGatewayHttpResolver:
     @resolver.not_found
     def _not_found(_exc: Exception) -> Response[str]:
         event = resolver.current_event
-        path = event.path.rstrip("/")
-        allowed = "POST" if path == ROUTE else "GET" if path.startswith(ROUTE + "/") else None
-        if allowed is not None:
+        path, method = event.path, event.http_method
+        segment = path.removeprefix(ROUTE + "/") if path.startswith(ROUTE + "/") else ""
+        allowed = "POST" if path == ROUTE else "GET" if segment and "/" not in segment else None
+        if allowed == method == "GET":
+            # A run_id with characters the route pattern does not match: a bad run_id (400),
+            # not a missing route.
+            return app.get_sweep_run(segment)
+        if allowed is not None and method != allowed:
             response = _problem(
                 HTTPStatus.METHOD_NOT_ALLOWED,
-                [
-                    FieldProblem(
-                        "method", event.http_method, f"not allowed on {path}; use {allowed}"
-                    )
-                ],
+                [FieldProblem("method", method, f"not allowed on {path}; use {allowed}")],
             )
             response.headers["Allow"] = allowed
             return response
@@ -325,6 +329,10 @@ def _build_resolver(app: SweepApp) -> APIGatewayHttpResolver:
         )
 
     return resolver
+
+
+def _invalid(exc: RequestError) -> Problem:
+    return Problem.model_validate(exc.to_dict())
 
 
 def _raw_body(event: Mapping[str, Any]) -> bytes:

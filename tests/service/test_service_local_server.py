@@ -1,0 +1,222 @@
+"""The local server in process (make_server on 127.0.0.1, port 0): the queue's own error,
+the OpenAPI route, the problem shape for every refusal, and routing edge cases."""
+
+from __future__ import annotations
+
+import errno
+import http.client
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from sim_serverless_sweep.local.pool_queue import PoolQueue
+from sim_serverless_sweep.local.server import LocalApiServer, make_server, serve_forever
+from sim_serverless_sweep.service.models import DispatchFailed, Problem, RunAccepted
+from sim_serverless_sweep.service.openapi import openapi_document
+
+TINY = {
+    "run_id": "tiny",
+    "dimensions": {"num_drivers": [5, 6], "horizon_min": [40], "warmup_min": [10]},
+    "shard_count": 2,
+    "seed": 1,
+}
+
+
+@dataclass
+class Served:
+    server: LocalApiServer
+    queue: PoolQueue
+    results: Path
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, http.client.HTTPResponse, bytes]:
+        host, port = self.server.server_address[:2]
+        conn = http.client.HTTPConnection(str(host), int(port), timeout=30)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            response = conn.getresponse()
+            return response.status, response, response.read()
+        finally:
+            conn.close()
+
+    def post(self, request: dict[str, object]) -> tuple[int, bytes]:
+        status, _, data = self.call(
+            "POST", "/sweep-run", json.dumps(request).encode(), {"Content-Type": "application/json"}
+        )
+        return status, data
+
+
+def _start(results: Path) -> Served:
+    server, queue = make_server("127.0.0.1", 0, results, "sweeps", 1)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return Served(server, queue, results)
+
+
+def _stop(served: Served) -> None:
+    served.server.shutdown()
+    served.server.server_close()
+    served.queue.close()
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    running = _start(tmp_path / "results")
+    try:
+        yield running
+    finally:
+        _stop(running)
+
+
+def _files(results: Path) -> list[str]:
+    return sorted(p.relative_to(results).as_posix() for p in results.rglob("*") if p.is_file())
+
+
+def test_closed_queue_is_503_dispatch_failed_and_an_identical_resubmit_resumes(
+    tmp_path: Path,
+) -> None:
+    results = tmp_path / "results"
+    first = _start(results)
+    try:
+        first.queue.close()  # what a stopping `sweep serve` has
+        status, data = first.post(TINY)
+    finally:
+        first.server.shutdown()
+        first.server.server_close()
+    assert status == 503, data
+    body = DispatchFailed.model_validate_json(data)  # the documented shape, nothing extra
+    assert body.undispatched_shards == [0, 1]
+    assert "queue is closed" in body.message
+    assert "resubmit the identical request" in body.message
+    # The run is recorded and nothing else: the promise in the message can be kept.
+    assert _files(results) == ["sweeps/manifests/run_id=tiny/manifest.json"]
+
+    again = _start(results)  # a restarted `sweep serve` on the same folder
+    try:
+        status, data = again.post(TINY)
+        assert status == 202, data
+        accepted = RunAccepted.model_validate_json(data)
+        assert (accepted.created, accepted.dispatched_shards) == (False, [0, 1])
+        again.queue.join()
+        status, _, raw = again.call("GET", "/sweep-run/tiny")
+        assert status == 200
+        assert json.loads(raw)["succeeded_shards"] == [0, 1]
+    finally:
+        _stop(again)
+
+
+def test_openapi_document_is_served(served: Served) -> None:
+    status, response, data = served.call("GET", "/openapi.json")
+    assert status == 200
+    assert response.getheader("Content-Type") == "application/json"
+    assert json.loads(data) == openapi_document()
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "field"),
+    [
+        # Regressions: these were 405s naming the very method that was used, or the wrong
+        # path, instead of a missing route.
+        ("GET", "/sweep-run/a/b", 404, "path"),
+        ("POST", "/sweep-run/", 404, "path"),
+        ("GET", "/sweep-run/", 404, "path"),
+        # A character outside the route's pattern is a bad run_id, not a missing route.
+        ("GET", '/sweep-run/a"b', 400, "run_id"),
+        # `$` in the run_id pattern matches before a trailing newline; fullmatch does not.
+        ("GET", "/sweep-run/abc%0A", 400, "run_id"),
+        ("GET", "/sweep-run/.hidden", 400, "run_id"),
+        ("GET", "/sweep-run/no-such-run", 404, "run_id"),
+        ("GET", "/elsewhere", 404, "path"),
+        ("DELETE", "/sweep-run", 405, "method"),
+        # Regressions: http.server answered these with an HTML 501.
+        ("OPTIONS", "/sweep-run", 405, "method"),
+        ("TRACE", "/sweep-run/x", 405, "method"),
+    ],
+)
+def test_every_refusal_has_the_problem_shape(
+    served: Served, method: str, path: str, status: int, field: str
+) -> None:
+    got, response, data = served.call(method, path)
+    assert got == status, data
+    assert response.getheader("Content-Type") == "application/json"
+    body = Problem.model_validate_json(data)
+    assert [p.field for p in body.problems] == [field]
+    if status == 405:
+        allow = response.getheader("Allow")
+        assert allow in ("GET", "POST") and allow != method
+    assert not served.results.exists()
+
+
+def test_head_gets_headers_and_no_body(served: Served) -> None:
+    host, port = served.server.server_address[:2]
+    conn = http.client.HTTPConnection(str(host), int(port), timeout=30)
+    try:
+        conn.request("HEAD", "/sweep-run")
+        head = conn.getresponse()
+        assert (head.status, head.getheader("Allow"), head.read()) == (405, "POST", b"")
+        # No body was written, so the kept-alive connection is still in step.
+        conn.request("GET", "/sweep-run/no-such-run")
+        after = conn.getresponse()
+        assert after.status == 404
+        assert Problem.model_validate_json(after.read()).problems[0].field == "run_id"
+    finally:
+        conn.close()
+
+
+def _raw(served: Served, request: bytes) -> tuple[int, bytes]:
+    host, port = served.server.server_address[:2]
+    with socket.create_connection((str(host), int(port)), timeout=10) as conn:
+        conn.sendall(request)
+        chunks = []
+        while chunk := conn.recv(65536):  # the server closes after refusing
+            chunks.append(chunk)
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "field"),
+    [
+        (b"Content-Length: -1", 400, "content-length"),
+        (b"Content-Length: ten", 400, "content-length"),
+        (b"Transfer-Encoding: chunked", 411, "transfer-encoding"),
+        (b"Content-Length: 99999999999", 413, "request"),
+    ],
+)
+def test_the_servers_own_refusals_have_the_problem_shape(
+    served: Served, headers: bytes, status: int, field: str
+) -> None:
+    got, data = _raw(served, b"POST /sweep-run HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n\r\n")
+    assert got == status
+    body = Problem.model_validate_json(data)  # was text/plain
+    assert [p.field for p in body.problems] == [field]
+    assert not served.results.exists()
+
+
+def test_malformed_request_line_has_the_problem_shape(served: Served) -> None:
+    got, data = _raw(served, b"GET / extra HTTP/1.1\r\n\r\n")
+    assert got == 400
+    assert Problem.model_validate_json(data).error == "invalid_request"
+
+
+def test_serve_forever_lets_a_bind_error_through_before_listening(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(OSError) as raised:
+            serve_forever("127.0.0.1", port, tmp_path / "results", "sweeps", 1)
+    assert raised.value.errno == errno.EADDRINUSE
+    assert "listening" not in capsys.readouterr().err
+    assert not [t for t in threading.enumerate() if t.name == "sweep-pool-queue"]
