@@ -33,6 +33,7 @@ from sim_serverless_sweep.analytics.report import (
 from sim_serverless_sweep.analytics.report import _point_stats as point_stats
 from sim_serverless_sweep.analytics.views import connect
 from sim_serverless_sweep.cli import main as sweep_main
+from sim_serverless_sweep.core.keys import manifest_key
 
 Rows = list[dict[str, Any]]
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -296,6 +297,23 @@ def test_charts_break_lines_at_missing_points_and_mark_them() -> None:
     assert len(plain.get_lines()) == 1 and list(plain.get_lines()[0].get_xdata()) == [0.1, 0.3]
 
 
+def test_averaged_cells_that_lost_points_are_ringed() -> None:
+    def stat(index: int, commission: float, riders: float) -> PointStat:
+        params = {"commission_rate": commission, "num_drivers": 50.0, "num_riders": riders}
+        params |= {"horizon_min": 60.0, "warmup_min": 10.0}
+        return PointStat(index, params, 1, float(index), None, None)
+
+    dims = ["commission_rate", "num_drivers", "num_riders", "horizon_min"]
+    # horizon_min is averaged: the 0.2 cell keeps one of its two points
+    stats = [stat(0, 0.1, 300.0), stat(1, 0.2, 300.0)]
+    lost = {**stats[1].params, "horizon_min": 90.0}
+    ax = metric_figure("platform_revenue", stats, dims, 1, [lost]).axes[0]
+    line, ring = ax.get_lines()
+    assert list(line.get_ydata()) == [0.0, 1.0]  # the cell still has a mean
+    assert ring.get_marker() == "o" and list(ring.get_xdata()) == [0.2]
+    assert ring.get_markerfacecolor() == "none"
+
+
 def test_pending_shards_points_are_missing_too(demo_results: Path, tmp_path: Path) -> None:
     results = tmp_path / "results"
     shutil.copytree(demo_results, results)
@@ -313,6 +331,22 @@ def test_pending_shards_points_are_missing_too(demo_results: Path, tmp_path: Pat
     text = build_report(results, "sweeps", "demo-run-001", tmp_path / "out").read_text()
     assert "4 planned: 2 succeeded, 1 failed, 1 pending" in text
     assert "shard 3: pending (no outcome yet)" in text
+
+
+def test_without_a_manifest_failed_shards_ranges_are_missing(
+    demo_results: Path, tmp_path: Path
+) -> None:
+    results = tmp_path / "results"
+    shutil.copytree(demo_results, results)
+    (results / manifest_key("sweeps", "demo-run-001")).unlink()
+    run = load_run(results, "sweeps", "demo-run-001")
+    assert [(m.point_index, m.shard_id, m.params) for m in run.missing] == [
+        (2, 1, None),
+        (3, 1, None),
+    ]
+    text = build_report(results, "sweeps", "demo-run-001", tmp_path / "out").read_text()
+    assert "no run manifest: parameter values unknown" in text
+    assert "6 of 8" in text
 
 
 def test_text_from_the_data_is_escaped(demo_results: Path, tmp_path: Path) -> None:
