@@ -58,9 +58,13 @@ def _join(prefix: str, *parts: str) -> str:
     return "/".join(p for p in (prefix, *parts) if p)
 
 
-def _check_run_id(run_id: str) -> None:
+def check_run_id(run_id: str) -> None:
+    """Raise KeyLayoutError unless run_id can be part of a key."""
     if not _RUN_ID_PATTERN.fullmatch(run_id):
-        raise KeyLayoutError(f"run_id {run_id!r} does not fit the key layout")
+        raise KeyLayoutError(
+            f"run_id {run_id!r}: must be 1-128 characters of A-Z a-z 0-9 . _ - "
+            "not starting with '.' or '-'"
+        )
 
 
 def data_key(
@@ -78,7 +82,7 @@ def data_key(
     """
     if dataset not in DATA_DATASETS:
         raise KeyLayoutError(f"dataset {dataset!r} is not a data dataset")
-    _check_run_id(run_id)
+    check_run_id(run_id)
     return _join(
         prefix,
         f"dataset={dataset}",
@@ -101,7 +105,7 @@ def outcome_key(
     """
     if status not in ("success", "failure"):
         raise KeyLayoutError(f"outcome status {status!r} is not success|failure")
-    _check_run_id(run_id)
+    check_run_id(run_id)
     return _join(
         prefix,
         "dataset=shard_outcomes",
@@ -115,20 +119,14 @@ def outcome_key(
 
 def outcomes_prefix(prefix: str, run_date: dt.date, run_id: str) -> str:
     """Folder holding every outcome of one run (for listing)."""
-    _check_run_id(run_id)
-    return (
-        _join(
-            prefix, "dataset=shard_outcomes", f"run_date={run_date.isoformat()}", f"run_id={run_id}"
-        )
-        + "/"
-    )
+    return run_prefix(prefix, "shard_outcomes", run_date, run_id)
 
 
 def shard_data_prefix(
     prefix: str, dataset: DataDataset, run_date: dt.date, run_id: str, shard_id: int
 ) -> str:
     """Folder holding one shard's files of a data dataset (for clean-up)."""
-    _check_run_id(run_id)
+    check_run_id(run_id)
     return (
         _join(
             prefix,
@@ -144,8 +142,37 @@ def shard_data_prefix(
 
 def manifest_key(prefix: str, run_id: str) -> str:
     """Key of a run's manifest (found by run_id alone, for status and resume)."""
-    _check_run_id(run_id)
+    check_run_id(run_id)
     return _join(prefix, "manifests", f"run_id={run_id}", MANIFEST_FILE)
+
+
+def manifests_prefix(prefix: str) -> str:
+    """Folder holding every run's manifest (for listing runs)."""
+    return _join(prefix, "manifests") + "/"
+
+
+_MANIFEST_PATTERN = re.compile(r"(?:^|/)manifests/run_id=(?P<run_id>[^/]+)/manifest\.json$")
+
+
+def run_id_of_manifest(key: str) -> str | None:
+    """The run_id a manifest key belongs to; None for any other key.
+
+    >>> run_id_of_manifest(manifest_key("sweeps", "r1"))
+    'r1'
+    """
+    match = _MANIFEST_PATTERN.search(key)
+    if match is None or not _RUN_ID_PATTERN.fullmatch(match["run_id"]):
+        return None
+    return match["run_id"]
+
+
+def run_prefix(prefix: str, dataset: Dataset, run_date: dt.date, run_id: str) -> str:
+    """Folder holding every file of one run in one dataset (all statuses and shards)."""
+    check_run_id(run_id)
+    return (
+        _join(prefix, f"dataset={dataset}", f"run_date={run_date.isoformat()}", f"run_id={run_id}")
+        + "/"
+    )
 
 
 def dataset_root(prefix: str, dataset: Dataset) -> str:
@@ -198,5 +225,5 @@ def parse_key(key: str) -> ParsedKey:
         shard_id=int(match["shard_id"]),
         point_index=int(match["point_index"]) if has_point else None,
     )
-    _check_run_id(parsed.run_id)
+    check_run_id(parsed.run_id)
     return parsed

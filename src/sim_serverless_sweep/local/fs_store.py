@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from collections.abc import Iterator
@@ -86,3 +87,15 @@ class FilesystemStore:
                 if key.startswith(prefix):
                     found.append(key)
         yield from sorted(found)
+
+    def remove_empty_folders(self, prefix: str) -> None:
+        """Remove the folder ``prefix`` names and every empty folder below it, bottom-up.
+
+        Deleting objects leaves their folders behind; a folder holding anything stays.
+        """
+        top = self._path(prefix.rstrip("/"))
+        if not top.is_dir() or top == self.root:
+            return
+        for dirpath, _dirs, _files in os.walk(top, topdown=False):
+            with contextlib.suppress(OSError):  # not empty (or already gone): keep it
+                os.rmdir(dirpath)

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sim_serverless_sweep.core.keys import dataset_root
 from sim_serverless_sweep.core.messages import RunManifest, ShardMessage
 from sim_serverless_sweep.local.fs_store import FilesystemStore
 from sim_serverless_sweep.local.pool import ShardEvent, default_workers, run_messages, worker_pool
@@ -129,14 +128,6 @@ def _run_shown(
     for key in SUMMARY_ROWS:
         table.add_row(key, str(summary[key]))
     console.print(table)
-    data_path = results / dataset_root(prefix, "shard_metrics")
-    console.print(
-        f'query it: sweep query "SELECT count(*) FROM shard_metrics WHERE run_id = '
-        f"'{manifest.run_id}'\" --results {results}"
-        + ("" if data_path.exists() else "  (no data files yet)"),
-        soft_wrap=True,
-        highlight=False,
-    )
     return summary
 
 
