@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
+from sim_serverless_sweep.analytics.options import WAIT_METRICS
 from sim_serverless_sweep.analytics.report import (
     KEY_METRICS,
-    WAIT_METRICS,
     MissingPoint,
     PointStat,
     best_per_fleet,

@@ -32,6 +32,7 @@ from typing import Any
 
 import jinja2
 
+from sim_serverless_sweep.analytics.options import WAIT_BOUND_MIN, WAIT_COLUMNS, WAIT_METRICS
 from sim_serverless_sweep.analytics.views import connect
 from sim_serverless_sweep.core.keys import KeyLayoutError, check_prefix, manifest_key
 from sim_serverless_sweep.core.messages import RunManifest
@@ -48,15 +49,6 @@ KEY_METRICS: dict[str, str] = {
     "driver_net_hourly_earnings": "Driver net hourly earnings",
     "mean_online_drivers": "Drivers online",
 }
-WAIT_BOUND_MIN = 10.0  # default bound of the "best revenue within a wait bound" answers
-
-# wait_metric option -> shard_metrics column (completed trips' request-to-pickup wait).
-_WAIT_COLUMNS: dict[str, str] = {
-    "mean": "wait_mean_min",
-    "p50": "wait_p50_min",
-    "p95": "wait_p95_min",
-}
-WAIT_METRICS: tuple[str, ...] = tuple(_WAIT_COLUMNS)
 _WAIT_NAMES = {"mean": "mean wait", "p50": "median (p50) wait", "p95": "p95 wait"}
 
 FLEET_DIM = "num_drivers"
@@ -175,7 +167,7 @@ def check_options(max_wait: float, wait_metric: str) -> None:
 
 def questions(max_wait: float = WAIT_BOUND_MIN, wait_metric: str = "mean") -> tuple[Question, ...]:
     """The best-point questions, the bounded one with the given wait bound."""
-    wait_column = _WAIT_COLUMNS[wait_metric]
+    wait_column = WAIT_COLUMNS[wait_metric]
     return (
         Question("Highest platform revenue", "platform_revenue", True),
         Question(
@@ -274,7 +266,7 @@ def _swept_dimensions(manifest: RunManifest | None, stats: Sequence[PointStat]) 
 
 
 # Charted metrics plus every wait column a bound can use.
-_LOADED_METRICS = (*KEY_METRICS, *(c for c in _WAIT_COLUMNS.values() if c not in KEY_METRICS))
+_LOADED_METRICS = (*KEY_METRICS, *(c for c in WAIT_COLUMNS.values() if c not in KEY_METRICS))
 
 
 def _point_stats(
@@ -452,7 +444,7 @@ def best_per_fleet(
     """Per fleet size: the highest-revenue point whose wait metric (mean over
     replications) is ≤ max_wait, or None when no point of that fleet qualifies."""
     keys = fleet_dimensions(run.dims)
-    waits = _means(run.stats, _WAIT_COLUMNS[wait_metric])
+    waits = _means(run.stats, WAIT_COLUMNS[wait_metric])
     groups: dict[tuple[float, ...], list[PointStat]] = defaultdict(list)
     for s in run.stats.get("platform_revenue", []):
         groups[tuple(s.params[k] for k in keys)].append(s)

@@ -173,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from sim_serverless_sweep.analytics.report import WAIT_BOUND_MIN, WAIT_METRICS
+    from sim_serverless_sweep.analytics.options import WAIT_BOUND_MIN, WAIT_METRICS
 
     report = sub.add_parser("report", help="self-contained HTML report with charts for one run")
     report.add_argument("run_id", help="the run to report on")
