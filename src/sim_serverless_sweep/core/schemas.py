@@ -75,7 +75,3 @@ STORAGE_SCHEMAS: dict[Dataset, pa.Schema] = {
     dataset: pa.schema([field.remove_metadata() for field in schema])
     for dataset, schema in DATASET_SCHEMAS.items()
 }
-
-# Columns that appear in the object key as hive partitions (Athena declares only the
-# coarse ones as partitions; the rest stay data columns).
-PARTITION_KEYS: tuple[str, ...] = ("run_date", "run_id", "status", "shard_id", "point_index")
