@@ -211,6 +211,7 @@ def test_build_reports_sizes_within_lambdas_limit(host_build: tuple[Path, Path, 
 def test_zip_holds_the_package_and_no_dead_weight(host_build: tuple[Path, Path, str]) -> None:
     _, unzipped, _ = host_build
     assert (unzipped / "sim_serverless_sweep" / "aws" / "handler.py").is_file()
+    assert (unzipped / "sim_serverless_sweep" / "service" / "app.py").is_file()
     for name in ("pyarrow", "numpy", "pydantic", "aws_lambda_powertools"):
         assert (unzipped / name).is_dir(), name
     assert not (unzipped / "boto3").exists()  # provided by the Lambda runtime

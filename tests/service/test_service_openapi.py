@@ -16,7 +16,12 @@ from sim_serverless_sweep.core.contract import parse_request
 from sim_serverless_sweep.core.messages import RunManifest
 from sim_serverless_sweep.runtime.status import RunStatus
 from sim_serverless_sweep.service.models import RunStatusBody
-from sim_serverless_sweep.service.openapi import REGENERATE, document_text, openapi_document
+from sim_serverless_sweep.service.openapi import (
+    EXAMPLE_REQUEST,
+    REGENERATE,
+    document_text,
+    openapi_document,
+)
 
 COMMITTED = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
 
@@ -49,6 +54,11 @@ def test_request_body_is_the_contracts_json_schema() -> None:
     schema = document["components"]["schemas"]["SweepRequest"]
     assert schema["required"] == ["run_id", "dimensions", "seed"]
     assert "num_drivers" in schema["properties"]["dimensions"]["properties"]
+
+
+def test_the_documented_example_is_the_demo_request(demo_request_body: bytes) -> None:
+    assert json.loads(demo_request_body) == EXAMPLE_REQUEST
+    assert parse_request(json.dumps(EXAMPLE_REQUEST)).points == 8
 
 
 def _status() -> RunStatus:

@@ -41,6 +41,18 @@ _MODELS: tuple[type[BaseModel], ...] = (
     RunStatusBody,
 )
 _REF = "#/components/schemas/{model}"
+# The README's demo request (examples/demo-run-001.json): 8 points in 4 shards.
+EXAMPLE_REQUEST: dict[str, Any] = {
+    "run_id": "demo-run-001",
+    "dimensions": {
+        "commission_rate": [0.1, 0.2],
+        "num_drivers": [100, 200],
+        "num_riders": [500, 800],
+    },
+    "shard_count": 4,
+    "seed": 42,
+    "failure_injection_shards": [1],
+}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -82,7 +94,7 @@ def _post_sweep_run() -> dict[str, Any]:
         ),
         "requestBody": {
             "required": True,
-            "content": {JSON: {"schema": _ref("SweepRequest")}},
+            "content": {JSON: {"schema": _ref("SweepRequest"), "example": EXAMPLE_REQUEST}},
         },
         "responses": {
             "200": _body(
@@ -134,6 +146,7 @@ def _get_sweep_run() -> dict[str, Any]:
                 "required": True,
                 "description": f"The run's id: {RUN_ID_RULE}.",
                 "schema": {"type": "string", "pattern": RUN_ID_PATTERN},
+                "example": EXAMPLE_REQUEST["run_id"],
             }
         ],
         "responses": {
