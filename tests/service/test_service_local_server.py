@@ -3,10 +3,13 @@ the OpenAPI route, the problem shape for every refusal, and routing edge cases."
 
 from __future__ import annotations
 
+import datetime as dt
 import errno
 import http.client
 import json
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,8 +17,12 @@ from pathlib import Path
 
 import pytest
 
+from sim_serverless_sweep.core.contract import parse_request
+from sim_serverless_sweep.core.messages import ShardMessage
+from sim_serverless_sweep.core.sharding import Plan
 from sim_serverless_sweep.local.pool_queue import PoolQueue
 from sim_serverless_sweep.local.server import LocalApiServer, make_server, serve_forever
+from sim_serverless_sweep.runtime.ports import QueueSendError
 from sim_serverless_sweep.service.models import DispatchFailed, Problem, RunAccepted
 from sim_serverless_sweep.service.openapi import openapi_document
 
@@ -220,3 +227,26 @@ def test_serve_forever_lets_a_bind_error_through_before_listening(
     assert raised.value.errno == errno.EADDRINUSE
     assert "listening" not in capsys.readouterr().err
     assert not [t for t in threading.enumerate() if t.name == "sweep-pool-queue"]
+
+
+def test_closed_pool_queue_raises_the_ports_error(tmp_path: Path) -> None:
+    request = parse_request(json.dumps(TINY))
+    plan = Plan.from_request(request)
+    messages = [ShardMessage.for_shard(request, dt.date(2026, 1, 2), plan, s) for s in (0, 1)]
+    queue = PoolQueue(tmp_path, "sweeps", 1)
+    queue.close()
+    queue.close()  # idempotent: no second sentinel, no hang
+    with pytest.raises(QueueSendError, match="queue is closed") as raised:
+        queue.send(messages)
+    assert raised.value.shard_ids == [0, 1]
+    assert not tmp_path.joinpath("sweeps").exists()
+
+
+def test_service_imports_neither_aws_nor_local() -> None:
+    code = (
+        "import sys, sim_serverless_sweep.service.app, sim_serverless_sweep.service.openapi; "
+        "print(sorted(m for m in sys.modules if m.startswith(('sim_serverless_sweep.aws', "
+        "'sim_serverless_sweep.local'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -37,18 +37,22 @@ class PoolQueue:
         self.errors: list[BaseException] = []
         self._jobs: queue.Queue[list[ShardMessage] | None] = queue.Queue()
         self._closed = False
+        # send's check-and-put and close's flag-and-sentinel must not interleave, or a batch
+        # could land behind the sentinel: accepted (202) but never run.
+        self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._loop, name="sweep-pool-queue", daemon=True)
         self._thread.start()
 
     def send(self, messages: Sequence[ShardMessage]) -> None:
-        if self._closed:
-            # The port's error: the API answers 503 and the manifest stays for a resubmit.
-            raise QueueSendError(
-                [m.shard_id for m in messages],
-                ["the local shard queue is closed; restart `sweep serve`"],
-            )
-        if messages:
-            self._jobs.put(list(messages))
+        with self._lock:
+            if self._closed:
+                # The port's error: the API answers 503 and the manifest stays for a resubmit.
+                raise QueueSendError(
+                    [m.shard_id for m in messages],
+                    ["the local shard queue is closed; restart `sweep serve`"],
+                )
+            if messages:
+                self._jobs.put(list(messages))
 
     def join(self) -> None:
         """Block until every batch sent so far has finished (tests, shutdown)."""
@@ -56,8 +60,10 @@ class PoolQueue:
 
     def close(self) -> None:
         """Stop accepting work; let the running and queued batches finish."""
-        self._closed = True
-        self._jobs.put(None)
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._jobs.put(None)
         self._thread.join()
 
     def _loop(self) -> None:
