@@ -144,9 +144,12 @@ def test_openapi_document_is_served(served: Served) -> None:
         ("GET", "/sweep-run/no-such-run", 404, "run_id"),
         ("GET", "/elsewhere", 404, "path"),
         ("DELETE", "/sweep-run", 405, "method"),
-        # Regressions: http.server answered these with an HTML 501.
+        # Regressions: http.server answered these with an HTML 501 (the fuzzer sends QUERY).
         ("OPTIONS", "/sweep-run", 405, "method"),
         ("TRACE", "/sweep-run/x", 405, "method"),
+        ("QUERY", "/sweep-run", 405, "method"),
+        ("QUERY", "/sweep-run/x", 405, "method"),
+        ("FOO", "/elsewhere", 404, "path"),
     ],
 )
 def test_every_refusal_has_the_problem_shape(

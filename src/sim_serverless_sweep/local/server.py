@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 import uuid
+from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -159,9 +160,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
         headers.extend(("Set-Cookie", cookie) for cookie in response.get("cookies") or [])
         self._send(HTTPStatus(int(response["statusCode"])), headers, data)
 
-    # Every standard method goes to the app (405 on the API's paths, 404 elsewhere), so
-    # none gets http.server's HTML 501.
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_TRACE = _dispatch
+    def __getattr__(self, name: str) -> Callable[[], None]:
+        # http.server looks up do_<METHOD>: every method, even one it does not know (QUERY),
+        # goes to the app (405 on the API's paths, 404 elsewhere), never to an HTML 501.
+        if name.startswith("do_"):
+            return self._dispatch
+        raise AttributeError(name)
 
     def _send(
         self,

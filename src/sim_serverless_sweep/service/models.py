@@ -32,7 +32,6 @@ ERROR_CODES: dict[HTTPStatus, str] = {
     HTTPStatus.LENGTH_REQUIRED: "length_required",
     HTTPStatus.REQUEST_URI_TOO_LONG: "uri_too_long",
     HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE: "header_fields_too_large",
-    HTTPStatus.NOT_IMPLEMENTED: "not_implemented",
     HTTPStatus.HTTP_VERSION_NOT_SUPPORTED: "http_version_not_supported",
 }
 
