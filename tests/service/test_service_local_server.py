@@ -253,3 +253,19 @@ def test_service_imports_neither_aws_nor_local() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_responses_are_sent_with_tcp_nodelay(served: Served) -> None:
+    # Headers and body are two writes; with Nagle's algorithm the body waited ~40 ms for the
+    # client's delayed ACK on every kept-alive response.
+    seen: list[int] = []
+    handler = served.server.RequestHandlerClass
+
+    class Observed(handler):  # type: ignore[valid-type,misc]
+        def setup(self) -> None:
+            super().setup()
+            seen.append(self.connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+    served.server.RequestHandlerClass = Observed
+    assert served.call("GET", "/sweep-run/no-such-run")[0] == 404
+    assert seen and seen[0] != 0
