@@ -5,7 +5,8 @@ Each operation gets schema-valid and schema-violating requests. Every response m
 be a 5xx, arrive within the request timeout, conform to the OpenAPI document (status,
 content type, headers, body schema), have the Problem shape when it is a 4xx, and a 4xx
 must leave the results folder without a trace: no manifest changes, and no file of a run
-that was never accepted.
+that was never accepted. Then the Schemathesis CLI's examples and coverage phases run
+against the same server with all its checks.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from sim_serverless_sweep.service.models import Problem
 from sim_serverless_sweep.service.openapi import openapi_document
 
 SCHEMA = schemathesis.openapi.from_dict(openapi_document())
+DOCUMENT = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
+SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 EXAMPLES = 100  # per operation
 TIMEOUT = 15  # seconds per request: a hang fails the test
 # Small limits keep what accepted runs simulate in the background bounded.
@@ -171,3 +174,39 @@ def test_fuzz_the_api(served: Served) -> None:
     expected = {("POST /sweep-run", s) for s in (202, 400, 409)}
     expected |= {("GET /sweep-run/{run_id}", s) for s in (200, 400, 404)}
     assert expected <= set(served.statuses), served.statuses
+
+
+def test_schemathesis_coverage_phase(served: Served, tmp_path: Path) -> None:
+    # The CLI's coverage phase sends what the fuzzing phase does not: boundary values,
+    # missing or wrong headers, methods the document does not list (it found QUERY's 501).
+    result = subprocess.run(
+        [
+            str(SCHEMATHESIS),
+            "run",
+            str(DOCUMENT),
+            "--url",
+            served.url,
+            "--phases",
+            "examples,coverage",
+            "--checks",
+            "all",
+            "--exclude-checks",
+            "positive_data_acceptance",  # see EXCLUDED_CHECKS
+            "--request-timeout",
+            str(TIMEOUT),
+            "--generation-database",
+            ":memory:",
+            "--no-color",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
+    summary = result.stdout[-3000:]
+    assert result.returncode == 0, summary
+    assert "No issues found" in summary
+    match = re.search(r"(\d+) generated, \1 passed", summary)
+    assert match and int(match.group(1)) > 100, summary
+    print(f"schemathesis examples+coverage: {match.group(0)}")
