@@ -93,11 +93,11 @@ def _manifests(results: Path) -> dict[str, bytes]:
 def _unowned(results: Path, accepted: set[str]) -> list[str]:
     """Files that belong to no accepted run (every key carries run_id=...)."""
     stray = []
-    for path in results.rglob("*"):
-        if path.is_file():
-            owners = [p.removeprefix("run_id=") for p in path.parts if p.startswith("run_id=")]
-            if not owners or owners[0] not in accepted:
-                stray.append(path.relative_to(results).as_posix())
+    # os.walk, not rglob: background shards create folders and files while this looks.
+    for folder, _, files in os.walk(results):
+        owners = [p.removeprefix("run_id=") for p in Path(folder).parts if p.startswith("run_id=")]
+        if files and (not owners or owners[0] not in accepted):
+            stray.extend((Path(folder) / name).relative_to(results).as_posix() for name in files)
     return stray
 
 
