@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim_serverless_sweep.sim.model import _match
+from sim_serverless_sweep.sim.model import match_greedy as _match
 
 
 def greedy_reference(

@@ -25,9 +25,34 @@ BoolArray = npt.NDArray[np.bool_]
 STATUSES = ("completed", "cancelled", "in_progress")
 
 
+@dataclass(slots=True)
+class Outcomes:
+    """What happened to every candidate request; -1 / NaN = not reached."""
+
+    accepted: BoolArray
+    match_at: IntArray
+    pickup_at: IntArray
+    dropoff_at: IntArray
+    cancel_at: IntArray
+    driver_of: IntArray
+    pickup_km: FloatArray
+
+    @classmethod
+    def none(cls, n: int) -> Outcomes:
+        return cls(
+            accepted=np.zeros(n, dtype=bool),
+            match_at=np.full(n, -1, dtype=np.int64),
+            pickup_at=np.full(n, -1, dtype=np.int64),
+            dropoff_at=np.full(n, -1, dtype=np.int64),
+            cancel_at=np.full(n, -1, dtype=np.int64),
+            driver_of=np.full(n, -1, dtype=np.int64),
+            pickup_km=np.full(n, np.nan),
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class RunArrays:
-    """Everything the tables are built from; per-candidate arrays use -1 / NaN for 'never'."""
+    """Everything the tables are built from, per candidate request unless noted."""
 
     params: dict[str, ParamValue]
     warmup: int
@@ -35,12 +60,7 @@ class RunArrays:
     accepted: IntArray  # candidate indices that became requests, in request order
     rider: IntArray
     req_minute: IntArray
-    match_at: IntArray
-    pickup_at: IntArray
-    dropoff_at: IntArray
-    cancel_at: IntArray
-    driver_of: IntArray
-    pickup_km: FloatArray
+    out: Outcomes
     trip_km: FloatArray
     fare_cents: IntArray
     commission_cents: IntArray
@@ -118,10 +138,10 @@ def _labels(codes: npt.NDArray[np.int8], labels: tuple[str, ...]) -> pa.Array:
 def build_trips(run: RunArrays) -> pa.Table:
     a = run.accepted
     n = a.size
-    match_at = run.match_at[a]
-    pickup_at = run.pickup_at[a]
-    dropoff_at = run.dropoff_at[a]
-    cancel_at = run.cancel_at[a]
+    match_at = run.out.match_at[a]
+    pickup_at = run.out.pickup_at[a]
+    dropoff_at = run.out.dropoff_at[a]
+    cancel_at = run.out.cancel_at[a]
     req_minute = run.req_minute[a]
     matched = match_at >= 0
     picked = pickup_at >= 0
@@ -133,14 +153,14 @@ def build_trips(run: RunArrays) -> pa.Table:
     columns = [
         column(np.arange(n), pa.int64()),
         column(run.rider[a], pa.int64()),
-        column(run.driver_of[a], pa.int64(), matched),
+        column(run.out.driver_of[a], pa.int64(), matched),
         column(req_minute, pa.int32()),
         column(match_at, pa.int32(), matched),
         column(pickup_at, pa.int32(), picked),
         column(dropoff_at, pa.int32(), done),
         status_arr,
         column(wait, pa.float64(), picked | cancelled),
-        column(run.pickup_km[a], pa.float64(), matched),
+        column(run.out.pickup_km[a], pa.float64(), matched),
         column(run.trip_km[a], pa.float64()),
         money_array(run.fare_cents[a], done),
         money_array(run.commission_cents[a], done),
@@ -168,13 +188,13 @@ def build_metrics(run: RunArrays) -> pa.Table:
 
     a = run.accepted
     in_window = a[run.req_minute[a] >= w0]
-    completed = in_window[run.dropoff_at[in_window] >= 0]
+    completed = in_window[run.out.dropoff_at[in_window] >= 0]
     # A picked-up rider can no longer cancel, so "served" is resolved at pickup; counting
     # only drop-offs would bias the rate (and waits) by the trips the horizon cuts off.
-    served = in_window[run.pickup_at[in_window] >= 0]
-    n_cancelled = int(np.count_nonzero(run.cancel_at[in_window] >= 0))
+    served = in_window[run.out.pickup_at[in_window] >= 0]
+    n_cancelled = int(np.count_nonzero(run.out.cancel_at[in_window] >= 0))
     resolved = served.size + n_cancelled
-    waits = (run.pickup_at[served] - run.req_minute[served]).astype(np.float64)
+    waits = (run.out.pickup_at[served] - run.req_minute[served]).astype(np.float64)
     if waits.size:
         p50, p95 = np.percentile(waits, [50.0, 95.0])
         wait_stats: list[float | None] = [float(waits.mean()), float(p50), float(p95)]
@@ -186,15 +206,15 @@ def build_metrics(run: RunArrays) -> pa.Table:
     online_minutes = float(n_drivers * (w1 - w0) - offline.sum())
 
     # Earnings accrue at drop-off; everything dropped off inside the window counts.
-    dropped = a[(run.dropoff_at[a] >= w0)]
+    dropped = a[(run.out.dropoff_at[a] >= w0)]
     net = float(run.pay_cents[dropped].sum()) / 100.0 - cost_per_km * float(
-        (run.pickup_km[dropped] + run.trip_km[dropped]).sum()
+        (run.out.pickup_km[dropped] + run.trip_km[dropped]).sum()
     )
     # Little's law in discrete time: a trip of d minutes is on-trip in exactly d snapshots,
     # so the ratios differ from 1 only by trips straddling the window edges.
-    trip_minutes = float((run.dropoff_at[dropped] - run.pickup_at[dropped]).sum())
-    picked = a[run.pickup_at[a] >= w0]
-    pickup_minutes = float((run.pickup_at[picked] - run.match_at[picked]).sum())
+    trip_minutes = float((run.out.dropoff_at[dropped] - run.out.pickup_at[dropped]).sum())
+    picked = a[run.out.pickup_at[a] >= w0]
+    pickup_minutes = float((run.out.pickup_at[picked] - run.out.match_at[picked]).sum())
 
     row: dict[str, object] = {
         "window_start_minute": w0,
