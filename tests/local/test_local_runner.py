@@ -71,7 +71,10 @@ def test_spec_example_end_to_end(
     keys = relative_keys(results)
     date = summary["run_date"]
     base = f"sweeps/dataset={{}}/run_date={date}/run_id=demo-run-001"
-    expected = {"sweeps/manifests/run_id=demo-run-001/manifest.json"}
+    expected = {
+        "sweeps/manifests/run_id=demo-run-001/manifest.json",
+        "sweeps/manifests/run_id=demo-run-001/runner.json",  # the finished runner's lease
+    }
     for shard_id, points in ((0, (0, 1)), (2, (4, 5)), (3, (6, 7))):
         for dataset in ("shard_metrics", "trip_data", "snapshot_counts"):
             for point in points:

@@ -1,8 +1,9 @@
 """`sweep`: run parameter sweeps of the ride-hailing model locally, inspect and query them.
 
 Exit codes: 0 ok; 1 internal error (a bug: please report it); 2 invalid input or
-arguments (nothing written); 3 some shard failed that was not failure-injected;
-130 interrupted (Ctrl-C); 141 the reader of stdout went away (e.g. `| head`).
+arguments, or the run is busy in another process (nothing written); 3 some shard failed
+that was not failure-injected; 4 (`status`) the run was interrupted; 130 stopped by
+Ctrl-C, 143 by SIGTERM (rerun to resume); 141 the reader of stdout went away.
 """
 
 from __future__ import annotations

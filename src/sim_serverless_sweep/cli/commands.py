@@ -7,15 +7,19 @@ so `sweep --help` and `sweep --version` start fast and the CLI sets nothing at i
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sim_serverless_sweep.cli.support import (
     DEFAULT_PREFIX,
+    EXIT_INTERRUPTED_RUN,
     EXIT_OK,
     EXIT_SHARDS_FAILED,
     UsageError,
@@ -28,6 +32,8 @@ from sim_serverless_sweep.cli.support import (
 if TYPE_CHECKING:
     from sim_serverless_sweep.core.messages import RunManifest
     from sim_serverless_sweep.local.fs_store import FilesystemStore
+    from sim_serverless_sweep.local.pool import RunStopped
+    from sim_serverless_sweep.runtime.lease import Lease, RunnerState
     from sim_serverless_sweep.runtime.ports import ObjectStore
 
 MAX_SQL_BYTES = 1024 * 1024
@@ -100,7 +106,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from sim_serverless_sweep.local.fs_store import FilesystemStore
     from sim_serverless_sweep.local.memory import MemoryQueue
+    from sim_serverless_sweep.local.pool import RunStopped
     from sim_serverless_sweep.local.progress import run_with_progress
+    from sim_serverless_sweep.runtime import lease as leases
     from sim_serverless_sweep.runtime.submit import RunConflict, submit
 
     request = load_request(args.request)
@@ -110,17 +118,32 @@ def cmd_run(args: argparse.Namespace) -> int:
     queue = MemoryQueue()
     try:
         submission = submit(request, store, queue, prefix, force=args.force)
+        lease = leases.acquire(store, prefix, request.run_id, "sweep run")
     except RunConflict as exc:
         raise UsageError(f"{exc} (list runs: {hint('runs', '--results', results)})") from None
-    summary = run_with_progress(
-        submission,
-        queue.messages,
-        results,
-        prefix,
-        workers=args.workers,
-        force=args.force,
-        quiet=args.json,
-    )
+    except leases.RunBusy as exc:
+        raise UsageError(
+            f"{exc} (progress: {hint('status', request.run_id, '--results', results)})"
+        ) from None
+    heartbeat = _Heartbeat(store, prefix, lease)
+    outcome: leases.RunnerState = "interrupted"  # unless the run ends normally
+    try:
+        with _sigterm_stops_the_run():
+            summary = run_with_progress(
+                submission,
+                queue.messages,
+                results,
+                prefix,
+                workers=args.workers,
+                force=args.force,
+                quiet=args.json,
+                on_tick=heartbeat,
+            )
+        outcome = "finished"
+    except RunStopped as stopped:
+        return _print_stopped(args, request.run_id, results, stopped)
+    finally:
+        heartbeat.release(outcome)
     injected = set(request.failure_injection_shards)
     unexpected = [s for s in summary["failed_shard_ids"] if s not in injected]
     if args.json:
@@ -128,6 +151,71 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         _print_run_outcome(request.run_id, results, prefix, summary, unexpected)
     return EXIT_SHARDS_FAILED if unexpected or summary["pending"] else EXIT_OK
+
+
+class _Heartbeat:
+    """Renews the runner lease every HEARTBEAT_S while the pool works (its on_tick)."""
+
+    def __init__(self, store: ObjectStore, prefix: str, lease: Lease) -> None:
+        self.store, self.prefix, self.lease = store, prefix, lease
+        self.last = time.monotonic()
+
+    def __call__(self) -> None:
+        from sim_serverless_sweep.runtime.lease import HEARTBEAT_S, renew
+
+        if time.monotonic() - self.last >= HEARTBEAT_S:
+            self.lease = renew(self.store, self.prefix, self.lease)
+            self.last = time.monotonic()
+
+    def release(self, state: RunnerState) -> None:
+        from sim_serverless_sweep.runtime.lease import release
+
+        with contextlib.suppress(OSError):  # e.g. a full disk: status then sees a stale lease
+            release(self.store, self.prefix, self.lease, state)
+
+
+@contextlib.contextmanager
+def _sigterm_stops_the_run() -> Iterator[None]:
+    """SIGTERM ends the run the way Ctrl-C does (the pool winds down, exit 143)."""
+    from sim_serverless_sweep.local.pool import StopRequested
+
+    def stop(signum: int, _frame: object) -> None:
+        raise StopRequested(signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _print_stopped(
+    args: argparse.Namespace, run_id: str, results: Path, stopped: RunStopped
+) -> int:
+    report = stopped.report
+    done = sorted({*report.succeeded, *report.already_done})
+    name = "Ctrl-C" if stopped.signum == signal.SIGINT else f"signal {stopped.signum}"
+    resume = hint("run", args.request, "--results", results)
+    if args.request == "-":
+        resume = f"the same request piped into `{resume}`"
+    print(
+        f"{run_id}: stopped by {name}: {len(done)} shard(s) finished in this session, "
+        f"{len(report.failed)} failed, {len(report.stopped)} not finished "
+        f"({_ranges(report.stopped)}); resume with: {resume}",
+        file=sys.stderr,
+    )
+    return 128 + stopped.signum
+
+
+def _ranges(ids: Sequence[int]) -> str:
+    """'0-3, 7' for [0, 1, 2, 3, 7]."""
+    parts: list[str] = []
+    for value in ids:
+        if parts and value == int(parts[-1].rpartition("-")[2]) + 1:
+            parts[-1] = f"{parts[-1].partition('-')[0]}-{value}"
+        else:
+            parts.append(str(value))
+    return ", ".join(parts) or "none"
 
 
 def _print_run_outcome(
@@ -157,27 +245,48 @@ def _print_run_outcome(
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    """Exit 0 when running or done as requested, 3 when a shard failed that was not
+    failure-injected, 4 when interrupted (pending shards, no live runner)."""
     from sim_serverless_sweep.runtime.status import run_status
 
     store, prefix = _results_store(args)
     status = run_status(store, prefix, _known_run_id(store, prefix, args))
     assert status is not None  # _known_run_id found its manifest
     data = status.to_dict()
+    injected = set(status.manifest.request.failure_injection_shards)
+    unexpected = [s for s in status.failed if s not in injected]
+    code = (
+        EXIT_INTERRUPTED_RUN
+        if status.state == "interrupted"
+        else EXIT_SHARDS_FAILED
+        if unexpected
+        else EXIT_OK
+    )
     if args.json:
         print(json.dumps(data, indent=2))
-        return EXIT_OK
+        return code
     print(
         f"{data['run_id']} ({data['run_date']}): {data['state']} — "
         f"{data['succeeded']} succeeded, {data['failed']} failed, "
         f"{data['pending']} pending of {data['shard_count']} shards"
     )
     if status.failed:
-        injected = set(status.manifest.request.failure_injection_shards)
         notes = [f"{s} (failure-injected)" if s in injected else str(s) for s in status.failed]
         print(f"failed shards: {', '.join(notes)}")
-        if not status.pending and set(status.failed) <= injected:
+        if not status.pending and not unexpected:
             print("as requested: every failed shard is listed in failure_injection_shards")
-    return EXIT_OK
+    runner = status.runner
+    if status.state == "interrupted" and runner is not None:
+        how = "was stopped" if runner.state == "interrupted" else "stopped responding"
+        print(
+            f"interrupted: its runner (process {runner.pid} on {runner.host}) {how} at "
+            f"{runner.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC; resume with: "
+            f"{hint('run', 'REQUEST.json', '--results', args.results)} "
+            "(the same request file)"
+        )
+    elif status.state == "running" and runner is not None:
+        print(f"running in process {runner.pid} on {runner.host}")
+    return code
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -294,7 +403,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
     status = run_status(store, prefix, _known_run_id(store, prefix, args))
     assert status is not None  # _known_run_id found its manifest
     manifest = status.manifest
-    files = sum(1 for _ in run_object_keys(store, prefix, manifest)) + 1
+    files = sum(1 for _ in run_object_keys(store, prefix, manifest))
     what = (
         f"run {manifest.run_id} ({status.state}, {manifest.points} points, "
         f"accepted {manifest.accepted_at:%Y-%m-%d %H:%M} UTC): {files} file(s) "
@@ -306,7 +415,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
         _confirm(f"delete {what}? [y/N] ")
     deleted = delete_run(store, prefix, manifest)
     _remove_empty_folders(store, prefix, manifest)
-    print(f"deleted run {manifest.run_id}: {deleted.objects + 1} file(s)")
+    print(f"deleted run {manifest.run_id}: {deleted.objects} file(s)")
     return EXIT_OK
 
 

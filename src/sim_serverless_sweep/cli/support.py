@@ -16,6 +16,7 @@ EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_INVALID = 2
 EXIT_SHARDS_FAILED = 3
+EXIT_INTERRUPTED_RUN = 4  # `sweep status`: shards pending and their runner is gone
 EXIT_INTERRUPTED = 130
 EXIT_PIPE_CLOSED = 141  # 128 + SIGPIPE, what `cat` gives when its reader exits early
 DEFAULT_RESULTS = "sweep-results"

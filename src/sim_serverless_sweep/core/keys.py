@@ -8,7 +8,8 @@ Layout (the spec's, exactly)::
         status=<success|failure>/shard_id=<id>/part-0.parquet
 
 Run manifests live outside the dataset folders so Athena never reads them:
-``<prefix>/manifests/run_id=<id>/manifest.json``.
+``<prefix>/manifests/run_id=<id>/manifest.json``, with the lease of a local runner
+working on the run beside it (``runner.json``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ DATA_DATASETS: tuple[DataDataset, ...] = ("shard_metrics", "trip_data", "snapsho
 ALL_DATASETS: tuple[Dataset, ...] = (*DATA_DATASETS, "shard_outcomes")
 PART_FILE = "part-0.parquet"
 MANIFEST_FILE = "manifest.json"
+RUNNER_FILE = "runner.json"
 
 _PREFIX_PATTERN = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
 _RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
@@ -144,6 +146,12 @@ def manifest_key(prefix: str, run_id: str) -> str:
     """Key of a run's manifest (found by run_id alone, for status and resume)."""
     check_run_id(run_id)
     return _join(prefix, "manifests", f"run_id={run_id}", MANIFEST_FILE)
+
+
+def runner_key(prefix: str, run_id: str) -> str:
+    """Key of the lease a local runner holds on a run (live vs abandoned, one at a time)."""
+    check_run_id(run_id)
+    return _join(prefix, "manifests", f"run_id={run_id}", RUNNER_FILE)
 
 
 def manifests_prefix(prefix: str) -> str:

@@ -6,7 +6,7 @@ rich is imported only when something is shown: a `--json` run would otherwise pa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,15 +38,29 @@ def run_with_progress(
     workers: int | None,
     force: bool,
     quiet: bool,
+    on_tick: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
-    """Run the messages (with a progress bar unless quiet); return the run's JSON summary."""
+    """Run the messages (with a progress bar unless quiet); return the run's JSON summary.
+
+    A stop (Ctrl-C, SIGTERM) raises ``pool.RunStopped`` once the workers have ended.
+    """
     worker_count = workers or default_workers()
     pool_size = min(worker_count, max(1, len(messages)))
     if quiet:
         with worker_pool(pool_size, fork=True) as pool:
-            run_messages(messages, results, prefix, workers=worker_count, force=force, pool=pool)
+            run_messages(
+                messages,
+                results,
+                prefix,
+                workers=worker_count,
+                force=force,
+                pool=pool,
+                on_tick=on_tick,
+            )
         return _summary(submission.manifest, results, prefix)
-    return _run_shown(submission, messages, results, prefix, worker_count, pool_size, force)
+    return _run_shown(
+        submission, messages, results, prefix, worker_count, pool_size, force, on_tick
+    )
 
 
 def _run_shown(
@@ -57,6 +71,7 @@ def _run_shown(
     worker_count: int,
     pool_size: int,
     force: bool,
+    on_tick: Callable[[], None] | None,
 ) -> dict[str, Any]:
     from rich.console import Console
     from rich.progress import (
@@ -120,6 +135,7 @@ def _run_shown(
             workers=worker_count,
             force=force,
             on_event=on_event,
+            on_tick=on_tick,
             pool=pool,
         )
 

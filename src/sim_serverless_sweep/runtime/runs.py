@@ -11,6 +11,7 @@ from sim_serverless_sweep.core.keys import (
     manifests_prefix,
     run_id_of_manifest,
     run_prefix,
+    runner_key,
 )
 from sim_serverless_sweep.core.messages import RunManifest
 from sim_serverless_sweep.runtime.ports import ObjectStore
@@ -30,9 +31,12 @@ def list_runs(store: ObjectStore, prefix: str) -> list[RunStatus]:
 
 
 def run_object_keys(store: ObjectStore, prefix: str, manifest: RunManifest) -> Iterator[str]:
-    """Every object of a run in every dataset (data and outcomes), manifest excluded."""
+    """Every object of a run: each dataset's files, the runner lease, the manifest last."""
     for dataset in ALL_DATASETS:
         yield from store.list_keys(run_prefix(prefix, dataset, manifest.run_date, manifest.run_id))
+    if store.exists(runner_key(prefix, manifest.run_id)):
+        yield runner_key(prefix, manifest.run_id)
+    yield manifest_key(prefix, manifest.run_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +48,7 @@ class DeletedRun:
 
 
 def delete_run(store: ObjectStore, prefix: str, manifest: RunManifest) -> DeletedRun:
-    """Remove a run's data and outcome objects, then its manifest.
+    """Remove every object of a run, the manifest last.
 
     The manifest goes last, so an interrupted delete still finds the run and can finish.
     Another run's objects are never touched: every key listed is under this run's folders.
@@ -52,5 +56,4 @@ def delete_run(store: ObjectStore, prefix: str, manifest: RunManifest) -> Delete
     keys = list(run_object_keys(store, prefix, manifest))
     for key in keys:
         store.delete(key)
-    store.delete(manifest_key(prefix, manifest.run_id))
     return DeletedRun(manifest, len(keys))

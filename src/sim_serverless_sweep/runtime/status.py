@@ -2,31 +2,45 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sim_serverless_sweep.core.keys import KeyLayoutError, manifest_key, outcomes_prefix, parse_key
 from sim_serverless_sweep.core.messages import RunManifest
 from sim_serverless_sweep.runtime.ports import ObjectStore
 
+if TYPE_CHECKING:
+    from sim_serverless_sweep.runtime.lease import Lease
+
 
 @dataclass(frozen=True, slots=True)
 class RunStatus:
+    """Where a run stands; ``runner`` is the local runner's lease, if one ever ran it."""
+
     manifest: RunManifest
     succeeded: list[int]
     failed: list[int]
     pending: list[int]
+    runner: Lease | None = None
+    read_at: dt.datetime | None = None
 
     @property
     def state(self) -> str:
+        """running, interrupted (pending shards, runner gone), failed or succeeded."""
         if self.pending:
+            now = self.read_at or dt.datetime.now(dt.UTC)
+            if self.runner is not None and not self.runner.is_live(now):
+                return "interrupted"
             return "running"
         return "failed" if self.failed else "succeeded"
 
     def to_dict(self) -> dict[str, Any]:
+        now = self.read_at or dt.datetime.now(dt.UTC)
         return {
             **self.manifest.summary(),
             "state": self.state,
+            "runner": self.runner.to_dict(now) if self.runner is not None else None,
             "succeeded": len(self.succeeded),
             "failed": len(self.failed),
             "pending": len(self.pending),
@@ -56,7 +70,11 @@ def run_status(store: ObjectStore, prefix: str, run_id: str) -> RunStatus | None
     data = store.get(manifest_key(prefix, run_id))
     if data is None:
         return None
+    from sim_serverless_sweep.runtime.lease import read_lease
+
     manifest = RunManifest.from_bytes(data)
     succeeded, failed = outcome_sets(store, prefix, manifest)
     pending = [s for s in range(manifest.shard_count) if s not in succeeded and s not in failed]
-    return RunStatus(manifest, sorted(succeeded), sorted(failed), pending)
+    runner = read_lease(store, prefix, run_id)
+    now = dt.datetime.now(dt.UTC)
+    return RunStatus(manifest, sorted(succeeded), sorted(failed), pending, runner, now)

@@ -107,6 +107,20 @@ class RunAccepted(BaseModel):
     status_url: str = Field(description="GET this for the run's status.")
 
 
+class RunnerBody(BaseModel):
+    """The local runner's lease: who runs the run and whether it is still alive."""
+
+    model_config = _CONFIG
+
+    host: str
+    pid: int
+    command: str
+    started_at: str
+    heartbeat_at: str
+    state: Literal["running", "interrupted", "finished"]
+    live: bool = Field(description="state is running and the heartbeat is recent.")
+
+
 class RunStatusBody(BaseModel):
     """GET /sweep-run/{run_id}: progress from the manifest and the shard outcomes."""
 
@@ -116,8 +130,14 @@ class RunStatusBody(BaseModel):
     run_date: dt.date
     points: int = Field(ge=1)
     shard_count: int = Field(ge=1)
-    state: Literal["running", "succeeded", "failed"] = Field(
-        description="running while any shard is pending; then failed if any shard failed."
+    state: Literal["running", "interrupted", "succeeded", "failed"] = Field(
+        description="running while any shard is pending (interrupted if the local runner "
+        "that had them stopped or died); then failed if any shard failed."
+    )
+    runner: RunnerBody | None = Field(
+        default=None,
+        description="The lease of the local runner (`sweep run`) that worked on the run; "
+        "absent for runs the cloud queue ran.",
     )
     succeeded: int = Field(ge=0)
     failed: int = Field(ge=0)
