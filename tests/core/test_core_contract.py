@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,20 @@ BAD_REQUESTS: list[tuple[str, Any, str, str]] = [
         '{"run_id": "x", "dimensions": {"num_riders": [Infinity]}, "shard_count": 1, "seed": 1}',
         "request",
         "Infinity",
+    ),
+    (
+        "duplicate-key",
+        '{"run_id": "x", "dimensions": {"num_drivers": [1]}, "shard_count": 1, "seed": 1, '
+        '"seed": 2}',
+        "seed",
+        "duplicate key 'seed'",
+    ),
+    (
+        "duplicate-parameter",
+        '{"run_id": "x", "dimensions": {"num_drivers": [1], "num_drivers": [2]}, '
+        '"shard_count": 1, "seed": 1}',
+        "num_drivers",
+        "duplicate key 'num_drivers'",
     ),
     ("missing-run-id", variant(run_id=...), "run_id", "required"),
     ("missing-dimensions", variant(dimensions=...), "dimensions", "required"),
@@ -235,6 +250,26 @@ def test_bad_request_names_field_and_rule(case: str, raw: Any, field: str, rule:
     assert rule in messages[field], f"{case}: {messages[field]!r} lacks {rule!r}"
     detail = caught.value.to_dict()
     assert detail["problems"] and all(p["field"] and p["rule"] for p in detail["problems"])
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32", "utf-32-be"])
+def test_only_utf8_bodies_are_accepted(encoding: str) -> None:
+    with pytest.raises(RequestError) as caught:
+        parse_request(json.dumps(variant()).encode(encoding))
+    (problem,) = caught.value.problems
+    assert (problem.field == "request" and "UTF-8" in problem.rule) or "JSON" in problem.rule
+
+
+def test_a_utf8_bom_is_tolerated() -> None:
+    body = json.dumps(variant()).encode()
+    assert parse_request(b"\xef\xbb\xbf" + body) == parse_request(body)
+
+
+def test_negative_zero_is_the_same_request_as_zero() -> None:
+    zero = parse_request(_body(variant(dimensions={"commission_rate": [0.0, 0.1]})))
+    negative = parse_request(_body(variant(dimensions={"commission_rate": [-0.0, 0.1]})))
+    assert negative.canonical_json() == zero.canonical_json()
+    assert math.copysign(1, negative.dimensions["commission_rate"][0]) == 1
 
 
 def test_no_hint_for_names_nothing_like_a_field() -> None:

@@ -172,8 +172,9 @@ class SweepRequest(BaseModel):
 
 
 def _as_float(value: int | float) -> int | float:
+    # + 0.0 turns -0.0 into 0.0: the same parameter value, so the same request and bytes.
     try:
-        return float(value)
+        return float(value) + 0.0
     except OverflowError:
         return value  # out of range; the registry check has already reported it
 
@@ -462,15 +463,61 @@ def _decode(body: bytes | str | Mapping[str, Any], limits: Limits) -> dict[str, 
                 )
             ]
         )
+    if data.startswith(UTF8_BOM):
+        data = data[len(UTF8_BOM) :]  # tolerated: some editors write one
     try:
-        parsed = json.loads(data, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RequestError(
+            [
+                FieldProblem(
+                    "request",
+                    _MISSING,
+                    f"body must be UTF-8 JSON (byte {exc.start} is not UTF-8; UTF-16 and "
+                    "UTF-32 are not accepted)",
+                )
+            ]
+        ) from None
+    try:
+        parsed = json.loads(
+            text, parse_constant=_reject_constant, object_pairs_hook=_refuse_duplicate_keys
+        )
+    except _DuplicateKey as exc:
+        raise RequestError(
+            [
+                FieldProblem(
+                    exc.key,
+                    _MISSING,
+                    f"duplicate key {exc.key!r} in the JSON (each key may appear once per "
+                    "object; which one counts would be a guess)",
+                )
+            ]
+        ) from None
+    except (ValueError, RecursionError) as exc:
         raise RequestError(
             [FieldProblem("request", _MISSING, f"body is not valid JSON ({exc})")]
         ) from None
     if not isinstance(parsed, dict):
         raise RequestError([FieldProblem("request", parsed, "must be a JSON object")])
     return parsed
+
+
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKey(key)
+        result[key] = value
+    return result
 
 
 def _reject_constant(name: str) -> float:
