@@ -305,3 +305,20 @@ def test_run_prints_runnable_next_steps(
         )
         assert shown.returncode == 0, (command, shown.stderr)
     assert (tmp_path / "reports" / "tiny" / "report.html").is_file()
+
+
+@pytest.mark.parametrize("damage", [b"garbage\n", b"PAR1" + b"\0" * 40])
+@pytest.mark.parametrize("command", ["query", "report"])
+def test_a_damaged_file_is_named_not_a_traceback(
+    damage: bytes, command: str, tiny_results: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    victim = next(tiny_results.rglob("dataset=shard_metrics/**/part-0.parquet"))
+    victim.write_bytes(damage)
+    args = {
+        "query": ["query", "SELECT count(*) FROM shard_metrics"],
+        "report": ["report", "tiny", "--out", str(tiny_results.parent / "rep")],
+    }[command]
+    assert main([*args, "--results", str(tiny_results)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: damaged results file {victim} ("), err
+    assert len(err.strip().splitlines()) == 1

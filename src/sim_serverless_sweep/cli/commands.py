@@ -325,7 +325,11 @@ def cmd_query(args: argparse.Namespace) -> int:
         raise UsageError("query: give either SQL text or --file FILE, not both or neither")
     sql = args.sql if args.sql is not None else _read_sql(args.file)
     prefix = prefix_of(args)
-    con = connect(existing_results(args.results, prefix), prefix)
+    results = existing_results(args.results, prefix)
+    try:
+        con = connect(results, prefix)
+    except duckdb.Error as exc:
+        raise _results_problem(exc) from None
     try:
         relation = con.sql(sql)
         if relation is None:
@@ -340,8 +344,31 @@ def cmd_query(args: argparse.Namespace) -> int:
         else:
             print_rows(relation.columns, relation.fetchall())
     except duckdb.Error as exc:
+        if _damaged_file(exc) is not None:
+            raise _results_problem(exc) from None
         raise UsageError(f"query failed: {exc}") from None
     return EXIT_OK
+
+
+def _damaged_file(exc: Exception) -> str | None:
+    """The results file DuckDB could not read, if the error names one."""
+    import re
+
+    match = re.search(r"[Ff]ile '([^']+part-0\.parquet)'", str(exc))
+    return match[1] if match else None
+
+
+def _results_problem(exc: Exception) -> UsageError:
+    """A damaged results file: one line naming it, and what repairs it."""
+    path = _damaged_file(exc)
+    reason = str(exc).splitlines()[0].split("Error: ", 1)[-1]
+    if path is None:
+        return UsageError(f"cannot read the results: {reason}")
+    reason = reason.replace(f" '{path}'", "").replace(f"'{path}' ", "")
+    return UsageError(
+        f"damaged results file {path} ({reason}); `sweep verify RUN_ID` lists damaged "
+        "files, and rerunning the run's request redoes their shards"
+    )
 
 
 def _read_sql(path: str) -> str:
@@ -391,6 +418,12 @@ def cmd_report(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise UsageError(f"report: {exc}") from None
+    except Exception as exc:
+        import duckdb
+
+        if isinstance(exc, duckdb.Error):
+            raise _results_problem(exc) from None
+        raise
     print(f"report written to {path}")
     return EXIT_OK
 
