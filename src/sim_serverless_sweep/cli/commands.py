@@ -118,14 +118,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     queue = MemoryQueue()
     try:
         submission = submit(request, store, queue, prefix, force=args.force)
-        lease = leases.acquire(store, prefix, request.run_id, "sweep run")
+        # Nothing to run (a finished run): no lease, so this works on a read-only folder.
+        lease = (
+            leases.acquire(store, prefix, request.run_id, "sweep run") if queue.messages else None
+        )
     except RunConflict as exc:
         raise UsageError(f"{exc} (list runs: {hint('runs', '--results', results)})") from None
     except leases.RunBusy as exc:
         raise UsageError(
             f"{exc} (progress: {hint('status', request.run_id, '--results', results)})"
         ) from None
-    heartbeat = _Heartbeat(store, prefix, lease)
+    except OSError as exc:
+        raise _storage_problem(args, results, exc, started=False) from None
+    heartbeat = _Heartbeat(store, prefix, lease) if lease is not None else None
     outcome: leases.RunnerState = "interrupted"  # unless the run ends normally
     try:
         with _sigterm_stops_the_run():
@@ -142,8 +147,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         outcome = "finished"
     except RunStopped as stopped:
         return _print_stopped(args, request.run_id, results, stopped)
+    except OSError as exc:
+        raise _storage_problem(args, results, exc, started=True) from None
     finally:
-        heartbeat.release(outcome)
+        if heartbeat is not None:
+            heartbeat.release(outcome)
     injected = set(request.failure_injection_shards)
     unexpected = [s for s in summary["failed_shard_ids"] if s not in injected]
     if args.json:
@@ -151,6 +159,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         _print_run_outcome(request.run_id, results, prefix, summary, unexpected)
     return EXIT_SHARDS_FAILED if unexpected or summary["pending"] else EXIT_OK
+
+
+def _storage_problem(
+    args: argparse.Namespace, results: Path, exc: OSError, *, started: bool
+) -> UsageError:
+    """Disk full, read-only folder, quota: one line saying what happened and how to resume."""
+    reason = exc.strerror or str(exc)
+    if not started:
+        return UsageError(f"--results {results}: cannot write there ({reason}); nothing was run")
+    return UsageError(
+        f"--results {results}: {reason} while writing shard results; the shards without a "
+        "success outcome are redone (same bytes) when you free the space and rerun "
+        f"`{hint('run', args.request, '--results', results)}`"
+    )
 
 
 class _Heartbeat:

@@ -51,6 +51,8 @@ class FilesystemStore:
 
     def put_if_absent(self, key: str, data: bytes) -> bool:
         path = self._path(key)
+        if path.exists():  # no temp file needed to learn that (works on a read-only folder)
+            return False
         temp = self._write_temp(path, data)
         try:
             os.link(temp, path)  # atomic create-if-absent
