@@ -20,6 +20,8 @@ import pytest
 
 from sim_serverless_sweep.local.pool import STOP_GRACE_S
 
+pytestmark = pytest.mark.chaos
+
 RUN = [sys.executable, "-m", "sim_serverless_sweep", "run"]
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+pytestmark = pytest.mark.chaos
+
 RUN = [sys.executable, "-m", "sim_serverless_sweep"]
 
 

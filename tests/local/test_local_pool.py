@@ -25,6 +25,8 @@ from sim_serverless_sweep.local.pool import WorkerPool, run_messages, worker_poo
 from sim_serverless_sweep.runtime.status import run_status
 from sim_serverless_sweep.runtime.submit import submit
 
+pytestmark = pytest.mark.chaos
+
 REAL_WORK = pool_module._work
 
 
