@@ -324,7 +324,9 @@ def test_dead_worker_costs_one_attempt_not_the_run(tmp_path: Path) -> None:
     # A shard whose worker died after its success outcome is ALREADY_DONE on the retry.
     assert sorted(report.succeeded + report.already_done) == [0, 1, 2, 3, 4, 5]
     assert not report.failed
-    assert max(report.attempts.values()) == 2  # the shards in flight were retried once
+    # At most the shard the victim held is retried (it may have been idle); exact
+    # attempt accounting under crashes is in test_local_pool.py.
+    assert max(report.attempts.values()) <= 2
     status = run_status(FilesystemStore(results), "sweeps", "t-run")
     assert status is not None and status.succeeded == [0, 1, 2, 3, 4, 5]
 
