@@ -17,7 +17,8 @@ WITH metric_names AS (
         ('gross_bookings'),
         ('platform_revenue'),
         ('on_trip_identity_ratio'),
-        ('en_route_identity_ratio')
+        ('en_route_identity_ratio'),
+        ('reposition_km')
     ) AS m (metric)
 ),
 t_quantiles AS (
@@ -32,7 +33,7 @@ t_quantiles AS (
 ),
 long_values AS (
     SELECT
-        s.run_id, s.point_index, s.commission_rate, s.num_drivers, s.num_riders, s.city_size_km, s.speed_kmh, s.horizon_min, s.warmup_min, s.request_rate_per_hour, s.price_elasticity, s.wait_elasticity, s.patience_mean_min, s.base_fare, s.per_km_fare, s.per_min_fare, s.operating_cost_per_km, s.reservation_wage_mean, s.reservation_wage_spread, s.max_pickup_km, s.reference_fare, s.reference_wait_min, s.earnings_memory_min, s.supply_response_per_min, m.metric,
+        s.run_id, s.point_index, s.commission_rate, s.num_drivers, s.num_riders, s.city_size_km, s.speed_kmh, s.horizon_min, s.warmup_min, s.request_rate_per_hour, s.price_elasticity, s.wait_elasticity, s.patience_mean_min, s.base_fare, s.per_km_fare, s.per_min_fare, s.operating_cost_per_km, s.reservation_wage_mean, s.reservation_wage_spread, s.max_pickup_km, s.reference_fare, s.reference_wait_min, s.earnings_memory_min, s.supply_response_per_min, s.match_interval_s, s.reposition_rate_per_min, m.metric,
         CASE m.metric
             WHEN 'requests' THEN CAST(s.requests AS DOUBLE)
             WHEN 'completed' THEN CAST(s.completed AS DOUBLE)
@@ -49,23 +50,24 @@ long_values AS (
             WHEN 'platform_revenue' THEN CAST(s.platform_revenue AS DOUBLE)
             WHEN 'on_trip_identity_ratio' THEN CAST(s.on_trip_identity_ratio AS DOUBLE)
             WHEN 'en_route_identity_ratio' THEN CAST(s.en_route_identity_ratio AS DOUBLE)
+            WHEN 'reposition_km' THEN CAST(s.reposition_km AS DOUBLE)
         END AS value
     FROM shard_metrics AS s
     CROSS JOIN metric_names AS m
 ),
 stats AS (
     SELECT
-        run_id, point_index, commission_rate, num_drivers, num_riders, city_size_km, speed_kmh, horizon_min, warmup_min, request_rate_per_hour, price_elasticity, wait_elasticity, patience_mean_min, base_fare, per_km_fare, per_min_fare, operating_cost_per_km, reservation_wage_mean, reservation_wage_spread, max_pickup_km, reference_fare, reference_wait_min, earnings_memory_min, supply_response_per_min, metric,
+        run_id, point_index, commission_rate, num_drivers, num_riders, city_size_km, speed_kmh, horizon_min, warmup_min, request_rate_per_hour, price_elasticity, wait_elasticity, patience_mean_min, base_fare, per_km_fare, per_min_fare, operating_cost_per_km, reservation_wage_mean, reservation_wage_spread, max_pickup_km, reference_fare, reference_wait_min, earnings_memory_min, supply_response_per_min, match_interval_s, reposition_rate_per_min, metric,
         count(*) AS replicates,
         count(value) AS n,
         avg(value) AS mean,
         stddev_samp(value) AS stddev
     FROM long_values
-    GROUP BY run_id, point_index, commission_rate, num_drivers, num_riders, city_size_km, speed_kmh, horizon_min, warmup_min, request_rate_per_hour, price_elasticity, wait_elasticity, patience_mean_min, base_fare, per_km_fare, per_min_fare, operating_cost_per_km, reservation_wage_mean, reservation_wage_spread, max_pickup_km, reference_fare, reference_wait_min, earnings_memory_min, supply_response_per_min, metric
+    GROUP BY run_id, point_index, commission_rate, num_drivers, num_riders, city_size_km, speed_kmh, horizon_min, warmup_min, request_rate_per_hour, price_elasticity, wait_elasticity, patience_mean_min, base_fare, per_km_fare, per_min_fare, operating_cost_per_km, reservation_wage_mean, reservation_wage_spread, max_pickup_km, reference_fare, reference_wait_min, earnings_memory_min, supply_response_per_min, match_interval_s, reposition_rate_per_min, metric
 ),
 with_t AS (
     SELECT
-        st.run_id, st.point_index, st.commission_rate, st.num_drivers, st.num_riders, st.city_size_km, st.speed_kmh, st.horizon_min, st.warmup_min, st.request_rate_per_hour, st.price_elasticity, st.wait_elasticity, st.patience_mean_min, st.base_fare, st.per_km_fare, st.per_min_fare, st.operating_cost_per_km, st.reservation_wage_mean, st.reservation_wage_spread, st.max_pickup_km, st.reference_fare, st.reference_wait_min, st.earnings_memory_min, st.supply_response_per_min, st.metric,
+        st.run_id, st.point_index, st.commission_rate, st.num_drivers, st.num_riders, st.city_size_km, st.speed_kmh, st.horizon_min, st.warmup_min, st.request_rate_per_hour, st.price_elasticity, st.wait_elasticity, st.patience_mean_min, st.base_fare, st.per_km_fare, st.per_min_fare, st.operating_cost_per_km, st.reservation_wage_mean, st.reservation_wage_spread, st.max_pickup_km, st.reference_fare, st.reference_wait_min, st.earnings_memory_min, st.supply_response_per_min, st.match_interval_s, st.reposition_rate_per_min, st.metric,
         st.replicates, st.n, st.mean, st.stddev,
         CASE
             WHEN st.n < 2 THEN NULL
@@ -77,7 +79,7 @@ with_t AS (
     LEFT JOIN t_quantiles AS tq ON tq.df = st.n - 1
 )
 SELECT
-    run_id, point_index, commission_rate, num_drivers, num_riders, city_size_km, speed_kmh, horizon_min, warmup_min, request_rate_per_hour, price_elasticity, wait_elasticity, patience_mean_min, base_fare, per_km_fare, per_min_fare, operating_cost_per_km, reservation_wage_mean, reservation_wage_spread, max_pickup_km, reference_fare, reference_wait_min, earnings_memory_min, supply_response_per_min, metric, replicates, n, mean, stddev,
+    run_id, point_index, commission_rate, num_drivers, num_riders, city_size_km, speed_kmh, horizon_min, warmup_min, request_rate_per_hour, price_elasticity, wait_elasticity, patience_mean_min, base_fare, per_km_fare, per_min_fare, operating_cost_per_km, reservation_wage_mean, reservation_wage_spread, max_pickup_km, reference_fare, reference_wait_min, earnings_memory_min, supply_response_per_min, match_interval_s, reposition_rate_per_min, metric, replicates, n, mean, stddev,
     mean - t_critical * stddev / sqrt(CAST(n AS DOUBLE)) AS ci95_low,
     mean + t_critical * stddev / sqrt(CAST(n AS DOUBLE)) AS ci95_high
 FROM with_t

@@ -79,3 +79,19 @@ def test_int_and_float_spellings_of_a_parameter_agree() -> None:
     assert digest(simulate({**PARAMS, "commission_rate": 0}, 3)) == digest(
         simulate({**PARAMS, "commission_rate": 0.0}, 3)
     )
+
+
+def test_a_longer_horizon_extends_the_same_run() -> None:
+    """Streams are drawn in fixed blocks: the first 4 hours of an 8-hour run are the
+    4-hour run (snapshots equal; trips equal up to what the earlier end cut off)."""
+    short = simulate({**PARAMS, "horizon_min": 240}, 5)
+    long = simulate({**PARAMS, "horizon_min": 480}, 5)
+    assert long.snapshots.slice(0, 240).equals(short.snapshots)
+    ended = [
+        name
+        for name in short.trips.column_names
+        if name not in ("trip_status", "in_window")
+        and not name.startswith(("match", "pickup", "dropoff", "cancel", "driver", "wait"))
+        and name not in ("fare", "commission", "driver_pay")
+    ]
+    assert long.trips.slice(0, short.trips.num_rows).select(ended).equals(short.trips.select(ended))

@@ -107,3 +107,14 @@ def test_fixed_fleet_makes_commission_pure_accounting() -> None:
     operational = [c for c in low.column_names if c not in ("commission", "driver_pay")]
     assert low.select(operational).equals(high.select(operational))
     assert low.column("commission") != high.column("commission")
+
+
+@pytest.mark.parametrize("pool_over_n_star", [1.3, 3.0, 10.0, 30.0])
+def test_online_fleet_does_not_grow_with_the_pool(pool_over_n_star: float) -> None:
+    """Entry flows scale with the online fleet like exits, not with the offline pool."""
+    commission = 0.1
+    n_star = free_entry_fleet(commission)
+    params = {**FREE_ENTRY, "commission_rate": commission}
+    params["num_drivers"] = round(pool_over_n_star * n_star)
+    online = [simulate(params, seed).metrics["mean_online_drivers"][0].as_py() for seed in range(3)]
+    assert float(np.mean(online)) == pytest.approx(n_star, rel=0.03)

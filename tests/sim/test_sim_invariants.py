@@ -73,14 +73,34 @@ def check_invariants(result: SimResult, params: dict[str, int | float]) -> None:
     assert ((drop >= 0) == completed).all()
     assert (cancelled <= (match < 0)).all()
     assert ((match >= 0) >= (pick >= 0)).all() and ((pick >= 0) >= (drop >= 0)).all()
-    # Ordered timestamps: each phase takes at least one minute.
+    # Ordered times: exact times strictly (every phase takes time), minutes weakly; the
+    # minute columns are the floors of the exact times.
     m = match >= 0
-    assert (match[m] >= req[m]).all()
     k = pick >= 0
-    assert (pick[k] > match[k]).all()
     d = drop >= 0
-    assert (drop[d] > pick[d]).all()
+
+    def exact(name: str) -> npt.NDArray[np.float64]:
+        return np.asarray(t[name].fill_null(np.nan).to_numpy(), dtype=np.float64)
+
+    req_t, match_t, pick_t, drop_t, cancel_t = (
+        exact(f"{phase}_time_min") for phase in ("request", "match", "pickup", "dropoff", "cancel")
+    )
+    assert (match_t[m] > req_t[m]).all()
+    assert (pick_t[k] > match_t[k]).all()
+    assert (drop_t[d] > pick_t[d]).all()
+    c = cancelled
+    assert (cancel_t[c] > req_t[c]).all() and np.isnan(cancel_t[~c]).all()
+    for minute_col, times in ((req, req_t), (match, match_t), (pick, pick_t), (drop, drop_t)):
+        present = minute_col >= 0
+        assert (minute_col[present] == np.floor(times[present])).all()
+        assert np.isnan(times[~present]).all()
+    assert (match[m] >= req[m]).all() and (pick[k] >= match[k]).all()
+    assert (drop[d] >= pick[d]).all()
     assert (req >= 0).all() and (req < p["horizon_min"]).all()
+    assert (drop_t[d] < p["horizon_min"]).all()
+    wait = t["wait_min"].to_numpy(zero_copy_only=False)
+    assert np.allclose(wait[k], pick_t[k] - req_t[k])
+    assert np.allclose(wait[c], cancel_t[c] - req_t[c])
 
     # Money: present exactly for completed trips, conserved to the cent.
     for col in ("fare", "commission", "driver_pay"):

@@ -1,24 +1,27 @@
-"""Time-stepped ride-hailing marketplace: free-entry drivers, elastic riders, greedy matching.
+"""Ride-hailing marketplace in continuous time with batched matching (model v2).
 
-One step is one minute. Within step ``t`` the order is fixed (docs/model.md), one phase
-function each:
+Requests, pickups and drop-offs happen at exact (fractional) minutes. Decisions are taken
+at *ticks*: every ``match_interval_s`` seconds (matching) and every whole minute (driver
+entry / exit and repositioning). At a tick at time ``e`` the order is fixed
+(docs/model.md), one phase function each:
 
-1. ``_end_phases``: en-route drivers whose pickup is due pick their rider up; on-trip
-   drivers whose drop-off is due drop off and become idle at the destination (or offline,
-   if they decided to stop while busy);
-2. ``_cancel``: unmatched requests whose patience has run out are cancelled;
-3. ``_arrive``: new requests arrive (demand.py; thinned by the expected-wait response, one
-   open request per rider);
-4. ``supply.review``: drivers go online / offline by comparing recent platform earnings
-   with their wage;
-5. ``_dispatch``: waiting requests are matched to idle drivers, nearest pair first
-   (matching.py);
-6. ``_snapshot``: counts are recorded (the snapshot row of minute ``t``).
+1. ``_cancel``: waiting requests whose patience ran out before ``e`` leave (at that time);
+2. on whole minutes, ``_supply_minute``: the earnings signal is updated, drivers review
+   being online (supply section), and surplus idle drivers start repositioning
+   (repositioning section);
+3. ``_dispatch``: waiting requests are matched to available drivers, nearest pair first
+   (matching section); a matched driver's pickup and drop-off times follow from distance
+   and speed, so phases need no per-tick bookkeeping;
+4. ``_arrive``: candidate requests up to the next tick see their own quote (fare and the
+   pickup ETA from the nearest available driver) and become requests or not (demand and
+   pricing sections).
 
-All randomness comes from two generators derived from ``seed``: a demand stream, drawn in
-one block before the loop (so every parameter point sees the same candidate requests; common
-random numbers make sweeps less noisy), and a supply stream (wages, initial fleet,
-online/offline review clocks).
+Snapshot counts (per minute) are rebuilt after the loop from the exact times.
+
+All randomness comes from generators derived from ``seed``: demand (every candidate
+request, drawn before the loop in fixed-size blocks, so a longer horizon extends the same
+stream and every parameter point sees the same candidates), supply (wages, initial fleet,
+review clocks) and repositioning.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from sim_serverless_sweep.sim.params import (
+    MAX_PRICE_MULTIPLIER,
     MEAN_DISTANCE_UNIT_SQUARE,
     ParamValue,
     expected_fare,
@@ -44,17 +48,40 @@ from sim_serverless_sweep.sim.tables import (
     build_metrics,
     build_snapshots,
     build_trips,
+    snapshot_counts,
 )
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
+NEVER = np.inf
+
+
+@dataclass(frozen=True, slots=True)
+class SimResult:
+    """Tables of one run: one row per request, per minute, and one metrics row."""
+
+    trips: pa.Table
+    snapshots: pa.Table
+    metrics: pa.Table
+
 
 # ========== matching ===================================================================
 
+# Below this many request x driver pairs the dense matrix is cheapest.
+DENSE_PAIRS = 4096
+# Target idle drivers per grid cell of the sparse matcher (3 x 3 cells are searched).
+DRIVERS_PER_CELL = 2.0
+MAX_GRID = 128
 
-def match_greedy(
+
+def _empty_match() -> tuple[IntArray, IntArray, FloatArray]:
+    empty = np.empty(0, dtype=np.int64)
+    return empty, empty, np.empty(0)
+
+
+def match_dense(
     ox: FloatArray,
     oy: FloatArray,
     dx: FloatArray,
@@ -64,22 +91,24 @@ def match_greedy(
     """Greedy nearest-first matching of requests (o) to drivers (d) within ``max_km``.
 
     Returns (request positions, driver positions, distances). Equivalent to sorting all
-    pairs by distance and taking each pair whose request and driver are both still free,
-    but done in vectorised rounds: a pair that is the nearest for its request *and* for its
-    driver among those left is taken by that greedy scan too, and every round takes at least
-    the globally nearest pair. Ties go to the lower index (argmin), so results are exact and
-    deterministic. Requests (drivers) whose nearest partner is out of reach drop out.
+    pairs by (squared distance, request, driver) and taking each pair whose request and
+    driver are both still free, but done in vectorised rounds: a pair that is the first for
+    its request *and* for its driver among those left is taken by that greedy scan too,
+    and every round takes at least the globally first pair. Ties go to the lower index
+    (argmin), so results are exact and deterministic.
     """
     if not ox.size or not dx.size:
-        empty = np.empty(0, dtype=np.int64)
-        return empty, empty, np.empty(0)
+        return _empty_match()
     d2 = np.subtract.outer(ox, dx)
     d2 *= d2
     ddy = np.subtract.outer(oy, dy)
     ddy *= ddy
     d2 += ddy
-    limit = max_km * max_km
-    at = np.arange(ox.size)
+    return _dense_rounds(d2, max_km * max_km)
+
+
+def _dense_rounds(d2: FloatArray, limit: float) -> tuple[IntArray, IntArray, FloatArray]:
+    at = np.arange(d2.shape[0])
     rows = at
     out_r: list[IntArray] = []
     out_c: list[IntArray] = []
@@ -108,130 +137,296 @@ def match_greedy(
         d2[:, c] = np.inf
         rows = rows[left]
         at = np.arange(left.size)
+    if not out_r:
+        return _empty_match()
     if len(out_r) == 1:
         return out_r[0], out_c[0], np.sqrt(out_d[0])
-    if not out_r:
-        empty = np.empty(0, dtype=np.int64)
-        return empty, empty, np.empty(0)
     return np.concatenate(out_r), np.concatenate(out_c), np.sqrt(np.concatenate(out_d))
+
+
+@dataclass(frozen=True, slots=True)
+class Grid:
+    """Points bucketed into square cells of side ``cell`` (row-major cell ids)."""
+
+    cell: float
+    g: int
+    order: IntArray  # point indices sorted by cell
+    start: IntArray  # points of cell c are order[start[c]:start[c + 1]]
+
+    @classmethod
+    def of(cls, x: FloatArray, y: FloatArray, side: float, cell: float) -> Grid:
+        g = int(min(MAX_GRID, max(1, side // cell)))
+        cell = side / g
+        cid = _cell_ids(x, y, cell, g)
+        order = np.argsort(cid, kind="stable")
+        start = np.zeros(g * g + 1, dtype=np.int64)
+        np.cumsum(np.bincount(cid, minlength=g * g), out=start[1:])
+        return cls(cell, g, order, start)
+
+    def near_pairs(self, qx: FloatArray, qy: FloatArray) -> tuple[IntArray, IntArray]:
+        """All (query, point) pairs whose point lies in the 3 x 3 cells around the query's.
+
+        Those include every point within ``cell`` of the query (a closer point cannot be
+        two cells away).
+        """
+        g = self.g
+        cx = np.minimum((qx / self.cell).astype(np.int64), g - 1)
+        cy = np.minimum((qy / self.cell).astype(np.int64), g - 1)
+        ox = (cx[:, None] + _OFFSETS[0]).ravel()
+        oy = (cy[:, None] + _OFFSETS[1]).ravel()
+        inside = (ox >= 0) & (ox < g) & (oy >= 0) & (oy < g)
+        cells = np.where(inside, ox * g + oy, 0)
+        lo = self.start[cells]
+        counts = np.where(inside, self.start[cells + 1] - lo, 0)
+        total = int(counts.sum())
+        if not total:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+        query = np.repeat(np.arange(qx.size * 9) // 9, counts)
+        seg_start = np.cumsum(counts) - counts
+        pos = np.arange(total) - np.repeat(seg_start - lo, counts)
+        return query, self.order[pos]
+
+
+_OFFSETS = (
+    np.array([-1, -1, -1, 0, 0, 0, 1, 1, 1], dtype=np.int64),
+    np.array([-1, 0, 1, -1, 0, 1, -1, 0, 1], dtype=np.int64),
+)
+
+
+def _cell_ids(x: FloatArray, y: FloatArray, cell: float, g: int) -> IntArray:
+    cx = np.minimum((x / cell).astype(np.int64), g - 1)
+    cy = np.minimum((y / cell).astype(np.int64), g - 1)
+    return cx * g + cy
+
+
+def _sparse_rounds(
+    r: IntArray, c: IntArray, d2: FloatArray, n_r: int, n_c: int
+) -> tuple[IntArray, IntArray, FloatArray]:
+    """The greedy scan over an explicit pair list, in vectorised rounds.
+
+    Pairs sorted by (squared distance, request, driver) as the literal rule; a pair that is
+    the first one of its request and of its driver is taken by the scan (nothing before it
+    can take either end), and the first pair overall always is.
+    """
+    order = np.lexsort((c, r, d2))
+    r, c, d2 = r[order], c[order], d2[order]
+    out_r: list[IntArray] = []
+    out_c: list[IntArray] = []
+    out_d: list[FloatArray] = []
+    taken_r = np.zeros(n_r, dtype=bool)
+    taken_c = np.zeros(n_c, dtype=bool)
+    while r.size:
+        first_r = np.zeros(r.size, dtype=bool)
+        first_r[np.unique(r, return_index=True)[1]] = True
+        first_c = np.zeros(r.size, dtype=bool)
+        first_c[np.unique(c, return_index=True)[1]] = True
+        take = np.flatnonzero(first_r & first_c)
+        tr, tc = r[take], c[take]
+        out_r.append(tr)
+        out_c.append(tc)
+        out_d.append(d2[take])
+        taken_r[tr] = True
+        taken_c[tc] = True
+        keep = ~(taken_r[r] | taken_c[c])
+        r, c, d2 = r[keep], c[keep], d2[keep]
+    if not out_r:
+        return _empty_match()
+    return np.concatenate(out_r), np.concatenate(out_c), np.concatenate(out_d)
+
+
+def match_greedy(
+    ox: FloatArray,
+    oy: FloatArray,
+    dx: FloatArray,
+    dy: FloatArray,
+    max_km: float,
+    side: float | None = None,
+) -> tuple[IntArray, IntArray, FloatArray]:
+    """The documented matching rule (see ``match_dense``) without going quadratic.
+
+    Pairs closer than a grid cell all lie in neighbouring cells and come first in the
+    greedy order, so phase A runs the scan on just those pairs; whatever is left (requests
+    with no free driver within a cell) is matched densely on the left-overs (phase B),
+    which continues the same scan over the longer pairs. Same result as the dense rule.
+    """
+    n_r, n_c = ox.size, dx.size
+    if side is None or n_r * n_c <= DENSE_PAIRS:
+        return match_dense(ox, oy, dx, dy, max_km)
+    grid = Grid.of(dx, dy, side, side * math.sqrt(DRIVERS_PER_CELL / n_c))
+    q, c = grid.near_pairs(ox, oy)
+    d2 = (ox[q] - dx[c]) ** 2 + (oy[q] - dy[c]) ** 2
+    limit = max_km * max_km
+    cut = min(grid.cell * grid.cell, limit) if grid.cell * grid.cell <= limit else limit
+    inside = d2 < cut if cut < limit else d2 <= limit
+    ra, ca, da = _sparse_rounds(q[inside], c[inside], d2[inside], n_r, n_c)
+    if cut >= limit:
+        return ra, ca, np.sqrt(da)
+    free_r = np.ones(n_r, dtype=bool)
+    free_r[ra] = False
+    free_c = np.ones(n_c, dtype=bool)
+    free_c[ca] = False
+    left_r, left_c = np.flatnonzero(free_r), np.flatnonzero(free_c)
+    rb, cb, db = match_dense(ox[left_r], oy[left_r], dx[left_c], dy[left_c], max_km)
+    return (
+        np.concatenate((ra, left_r[rb])),
+        np.concatenate((ca, left_c[cb])),
+        np.concatenate((np.sqrt(da), db)),
+    )
+
+
+def nearest_km(
+    qx: FloatArray, qy: FloatArray, dx: FloatArray, dy: FloatArray, side: float
+) -> FloatArray:
+    """Distance from each query point to its nearest driver (inf when there is none)."""
+    if not dx.size:
+        return np.full(qx.size, np.inf)
+    if qx.size * dx.size <= DENSE_PAIRS:
+        d2 = np.subtract.outer(qx, dx) ** 2 + np.subtract.outer(qy, dy) ** 2
+        return np.asarray(np.sqrt(d2.min(axis=1)), dtype=np.float64)
+    grid = Grid.of(dx, dy, side, side * math.sqrt(DRIVERS_PER_CELL / dx.size))
+    q, c = grid.near_pairs(qx, qy)
+    best = np.full(qx.size, np.inf)
+    np.minimum.at(best, q, (qx[q] - dx[c]) ** 2 + (qy[q] - dy[c]) ** 2)
+    # Beyond one cell the 3 x 3 block may miss a nearer driver: look again densely.
+    far = np.flatnonzero(best >= grid.cell * grid.cell)
+    if far.size:
+        d2 = np.subtract.outer(qx[far], dx) ** 2 + np.subtract.outer(qy[far], dy) ** 2
+        best[far] = d2.min(axis=1)
+    return np.asarray(np.sqrt(best), dtype=np.float64)
 
 
 # ========== pricing ====================================================================
 
 
-@dataclass(frozen=True, slots=True)
-class Fares:
-    """Money of each candidate trip in integer cents: fare = commission + pay exactly."""
+def fare_value(
+    p: Mapping[str, ParamValue], trip_km: FloatArray, trip_min: FloatArray
+) -> FloatArray:
+    """Unsurged fare in currency: base + per km + per (exact) trip minute."""
+    return (
+        float(p["base_fare"])
+        + float(p["per_km_fare"]) * trip_km
+        + float(p["per_min_fare"]) * trip_min
+    )
 
-    fare_cents: IntArray
-    commission_cents: IntArray
-    pay_cents: IntArray
+
+def price_response(p: Mapping[str, ParamValue], fare: FloatArray) -> FloatArray:
+    """Request-rate multiplier of a quoted fare: (fare / reference_fare)^-e, capped."""
+    ratio = np.maximum(fare, 0.01) / float(p["reference_fare"])
+    return np.minimum(MAX_PRICE_MULTIPLIER, ratio ** (-float(p["price_elasticity"])))
 
 
-def quote(p: Mapping[str, ParamValue], trip_km: FloatArray, trip_min: FloatArray) -> Fares:
-    """Fare rounded to the cent; commission rounded half to even; the driver gets the rest."""
-    fare_cents = np.rint(
-        100.0
-        * (
-            float(p["base_fare"])
-            + float(p["per_km_fare"]) * trip_km
-            + float(p["per_min_fare"]) * trip_min
-        )
-    ).astype(np.int64)
-    commission_cents = np.rint(fare_cents * float(p["commission_rate"])).astype(np.int64)
-    return Fares(fare_cents, commission_cents, fare_cents - commission_cents)
+def split_fare(fare_cents: IntArray, commission_rate: float) -> tuple[IntArray, IntArray]:
+    """(commission, driver pay) in cents: commission rounded half to even, pay the rest."""
+    commission = np.rint(fare_cents * commission_rate).astype(np.int64)
+    return commission, fare_cents - commission
 
 
 # ========== demand =====================================================================
 
+# Candidate requests are drawn in blocks of whole minutes holding about this many, so a
+# longer horizon only appends blocks (the first hours of a 24-hour run are those of an
+# 8-hour run) and memory holds one block of raw draws at a time.
+DEMAND_BLOCK_DRAWS = 200_000
+
 
 @dataclass(frozen=True, slots=True)
 class Candidates:
-    """Every candidate request of a run, indexed by candidate number (request order)."""
+    """Candidate requests that may become requests, in time order.
 
-    rate_per_min: float
-    start: IntArray  # candidates of minute t are start[t]:start[t + 1]
-    req_minute: IntArray
+    Drawn at a rate bounded above (``MAX_PRICE_MULTIPLIER`` x the base rate when riders
+    respond to price) and kept only if their uniform draw can still pass the fare test;
+    whether they pass the full test (fare and ETA at request time) is decided in the loop.
+    """
+
+    time: FloatArray  # exact request time, minutes
     rider: IntArray
     ox: FloatArray
     oy: FloatArray
     tx: FloatArray
     ty: FloatArray
-    deadline: IntArray
-    accept_u: FloatArray
+    deadline: FloatArray  # time + patience
+    accept_u: FloatArray  # compared with (quoted response) / bound
     trip_km: FloatArray
-    trip_min: IntArray
-    fares: Fares
-    pay_net: FloatArray  # driver's net before the pickup leg's operating cost
+    trip_min: FloatArray
+    fare: FloatArray  # unsurged fare, currency
+    price_ok: FloatArray  # price response of the unsurged fare / bound
+
+
+def demand_bound(p: Mapping[str, ParamValue]) -> float:
+    """Upper bound of any rider's price response: the rate candidates are drawn at."""
+    return MAX_PRICE_MULTIPLIER if float(p["price_elasticity"]) > 0.0 else 1.0
 
 
 def draw_candidates(p: Mapping[str, ParamValue], rng: np.random.Generator) -> Candidates:
-    """A Poisson stream of candidate requests at the price-adjusted rate, all drawn now."""
+    """Every candidate request of the run, drawn up front block by block."""
     horizon = int(p["horizon_min"])
     side = float(p["city_size_km"])
     km_per_min = float(p["speed_kmh"]) / 60.0
-    lam = float(p["num_riders"]) * float(p["request_rate_per_hour"]) / 60.0 * price_multiplier(p)
-    per_minute = rng.poisson(lam, horizon)
-    start = np.zeros(horizon + 1, dtype=np.int64)
-    np.cumsum(per_minute, out=start[1:])
-    n_cand = int(start[-1])
-    req_minute = np.repeat(np.arange(horizon, dtype=np.int64), per_minute)
-    rider = rng.integers(0, int(p["num_riders"]), n_cand, dtype=np.int64)
-    ends = rng.random((4, n_cand)) * side
-    patience = rng.exponential(float(p["patience_mean_min"]), n_cand)
-    accept_u = rng.random(n_cand)
-    trip_km = np.hypot(ends[2] - ends[0], ends[3] - ends[1])
-    trip_min = np.maximum(1, np.ceil(trip_km / km_per_min)).astype(np.int64)
-    fares = quote(p, trip_km, trip_min.astype(np.float64))
+    bound = demand_bound(p)
+    rate = float(p["num_riders"]) * float(p["request_rate_per_hour"]) / 60.0 * bound
+    blocks: list[tuple[FloatArray, ...]] = []
+    riders: list[IntArray] = []
+    block = int(min(60, max(1, DEMAND_BLOCK_DRAWS // max(rate, 1.0))))
+    for b0 in range(0, horizon, block):
+        n_min = min(block, horizon - b0)
+        counts = rng.poisson(rate, block)[:n_min]
+        n = int(counts.sum())
+        time = np.repeat(np.arange(b0, b0 + n_min, dtype=np.float64), counts) + rng.random(n)
+        rider = rng.integers(0, int(p["num_riders"]), n, dtype=np.int64)
+        ends = rng.random((4, n)) * side
+        patience = rng.exponential(float(p["patience_mean_min"]), n)
+        accept_u = rng.random(n)
+        trip_km = np.hypot(ends[2] - ends[0], ends[3] - ends[1])
+        trip_min = trip_km / km_per_min
+        fare = fare_value(p, trip_km, trip_min)
+        price_ok = price_response(p, fare) / bound
+        keep = np.flatnonzero(accept_u < price_ok)
+        keep = keep[np.argsort(time[keep], kind="stable")]
+        blocks.append(
+            (
+                time[keep],
+                ends[0][keep],
+                ends[1][keep],
+                ends[2][keep],
+                ends[3][keep],
+                time[keep] + patience[keep],
+                accept_u[keep],
+                trip_km[keep],
+                trip_min[keep],
+                fare[keep],
+                price_ok[keep],
+            )
+        )
+        riders.append(rider[keep])
+    cols = [np.concatenate(parts) if parts else np.empty(0) for parts in zip(*blocks, strict=True)]
+    if not cols:
+        cols = [np.empty(0) for _ in range(11)]
+    rider_all = np.concatenate(riders) if riders else np.empty(0, dtype=np.int64)
     return Candidates(
-        rate_per_min=lam,
-        start=start,
-        req_minute=req_minute,
-        rider=rider,
-        ox=ends[0],
-        oy=ends[1],
-        tx=ends[2],
-        ty=ends[3],
-        # Cancelled at the first step at least `patience` after the request (>= 1 minute
-        # later, so every request gets one matching attempt).
-        deadline=req_minute + np.maximum(1, np.ceil(patience)).astype(np.int64),
-        accept_u=accept_u,
-        trip_km=trip_km,
-        trip_min=trip_min,
-        fares=fares,
-        pay_net=fares.pay_cents / 100.0 - float(p["operating_cost_per_km"]) * trip_km,
+        time=cols[0],
+        rider=rider_all,
+        ox=cols[1],
+        oy=cols[2],
+        tx=cols[3],
+        ty=cols[4],
+        deadline=cols[5],
+        accept_u=cols[6],
+        trip_km=cols[7],
+        trip_min=cols[8],
+        fare=cols[9],
+        price_ok=cols[10],
     )
 
 
-def wait_multiplier(p: Mapping[str, ParamValue], recent_wait: float) -> float:
-    """Request-rate multiplier (1 + wait / reference_wait_min)^-wait_elasticity."""
-    return float(
-        (1.0 + recent_wait / float(p["reference_wait_min"])) ** (-float(p["wait_elasticity"]))
+def wait_response(p: Mapping[str, ParamValue], eta: FloatArray) -> FloatArray:
+    """Request-rate multiplier of a quoted pickup ETA: (1 + eta / reference_wait_min)^-e."""
+    return np.asarray(
+        (1.0 + eta / float(p["reference_wait_min"])) ** (-float(p["wait_elasticity"])),
+        dtype=np.float64,
     )
-
-
-def new_requests(cand: Candidates, t: int, wait_mult: float, rider_busy: BoolArray) -> IntArray:
-    """Candidates of minute ``t`` that become requests: the wait does not put the rider off
-    and the rider has no open request (thinning, so free riders request at the stated rate).
-    """
-    lo, hi = int(cand.start[t]), int(cand.start[t + 1])
-    if hi <= lo:
-        return np.empty(0, dtype=np.int64)
-    ok = cand.accept_u[lo:hi] < wait_mult
-    ok &= ~rider_busy[cand.rider[lo:hi]]
-    new = np.flatnonzero(ok)
-    if new.size:
-        new += lo
-        if new.size > 1 and len(set(cand.rider[new].tolist())) < new.size:
-            # Same rider drawn twice in one minute: keep the first request.
-            _, first = np.unique(cand.rider[new], return_index=True)
-            new = new[np.sort(first)]
-    return new
 
 
 # ========== supply =====================================================================
-
-OFFLINE, IDLE, EN_ROUTE, ON_TRIP = 0, 1, 2, 3
 
 # Minutes of driver review clocks drawn per generator call.
 REVIEW_CHUNK = 64
@@ -280,23 +475,42 @@ def warm_start(
 
 @dataclass(slots=True)
 class Fleet:
-    """Per-driver state and the running counts of each state."""
+    """Per-driver state. A driver is online (``online``) or offline; an online driver is
+    busy until ``free_at`` (drop-off of the current job) and idle after it. Busy drivers
+    who decided to stop are already offline in ``online`` and counted in ``n_leaving``
+    until their drop-off.
+    """
 
     wages: FloatArray
-    x: FloatArray
-    y: FloatArray
-    state: npt.NDArray[np.int8]
-    busy_until: IntArray  # step the current phase ends; -1 when idle or offline
-    job: IntArray  # candidate index of the current request; -1 when none
-    leaving: BoolArray  # busy drivers who decided to stop log off at their next drop-off
-    n_leaving: int = 0
-    n_idle: int = 0
-    n_en_route: int = 0
-    n_on_trip: int = 0
+    online: BoolArray
+    free_at: FloatArray
+    # Idle position: moving from (x0, y0) at t0 toward (x1, y1) at speed; at rest when
+    # length is 0 (then x0, y0 = x1, y1).
+    x0: FloatArray
+    y0: FloatArray
+    x1: FloatArray
+    y1: FloatArray
+    t0: FloatArray
+    length: FloatArray
+    n_online: int = 0
+    leave_at: list[float] = field(default_factory=list)  # drop-off times of busy leavers
 
-    @property
-    def online(self) -> int:
-        return self.n_idle + self.n_en_route + self.n_on_trip
+    def available(self, e: float) -> IntArray:
+        """Online drivers without a job at time ``e``."""
+        return np.flatnonzero(self.online & (self.free_at <= e))
+
+    def position(
+        self, drv: IntArray, e: float, km_per_min: float
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Positions of idle drivers ``drv`` at ``e`` and the share of their move done."""
+        length = self.length[drv]
+        done = np.ones(drv.size)
+        moving = length > 0.0
+        if moving.any():
+            done[moving] = np.minimum(1.0, (e - self.t0[drv][moving]) * km_per_min / length[moving])
+        x = self.x0[drv] + done * (self.x1[drv] - self.x0[drv])
+        y = self.y0[drv] + done * (self.y1[drv] - self.y0[drv])
+        return x, y, done
 
 
 def init_fleet(
@@ -317,17 +531,19 @@ def init_fleet(
     if cold_start_share is not None:
         initial_online = np.flatnonzero(rng.random(n) < cold_start_share)
         initial_earnings = float(p["reservation_wage_mean"])
-    state = np.full(n, OFFLINE, dtype=np.int8)
-    state[initial_online] = IDLE
+    online = np.zeros(n, dtype=bool)
+    online[initial_online] = True
     fleet = Fleet(
         wages=wages,
-        x=x,
-        y=y,
-        state=state,
-        busy_until=np.full(n, -1, dtype=np.int64),
-        job=np.full(n, -1, dtype=np.int64),
-        leaving=np.zeros(n, dtype=bool),
-        n_idle=int(np.count_nonzero(state == IDLE)),
+        online=online,
+        free_at=np.full(n, -NEVER),
+        x0=x,
+        y0=y,
+        x1=x.copy(),
+        y1=y.copy(),
+        t0=np.zeros(n),
+        length=np.zeros(n),
+        n_online=int(online.sum()),
     )
     return fleet, initial_earnings
 
@@ -345,11 +561,10 @@ class ReviewClocks:
     def due(self, t: int, horizon: int, rng: np.random.Generator) -> tuple[IntArray, FloatArray]:
         """Drivers reviewing in minute ``t`` and their uniform draws."""
         if t % REVIEW_CHUNK == 0:
-            # Draw the next REVIEW_CHUNK minutes in one go (fewer generator calls; same
-            # stream order in every run).
-            chunk = min(REVIEW_CHUNK, horizon - t)
-            self.start = np.zeros(chunk + 1, dtype=np.int64)
-            np.cumsum(rng.poisson(self.rate, chunk), out=self.start[1:])
+            # Draw the next REVIEW_CHUNK minutes in one go (fewer generator calls; a
+            # longer horizon only appends chunks).
+            self.start = np.zeros(REVIEW_CHUNK + 1, dtype=np.int64)
+            np.cumsum(rng.poisson(self.rate, REVIEW_CHUNK), out=self.start[1:])
             self.who = rng.integers(0, self.n_drivers, int(self.start[-1]))
             self.u = rng.random(int(self.start[-1]))
         lo = int(self.start[t % REVIEW_CHUNK])
@@ -357,87 +572,152 @@ class ReviewClocks:
         return self.who[lo:hi], self.u[lo:hi]
 
 
-def review(fleet: Fleet, who: IntArray, u: FloatArray, earnings: float) -> None:
+def review(fleet: Fleet, who: IntArray, u: FloatArray, earnings: float, e: float) -> None:
     """Entry and exit of the reviewing drivers ``who``.
 
-    On review an offline driver joins with probability (E - w) / E if E > w, an online one
-    leaves (busy: after drop-off) with probability (w - E) / w if w > E, i.e. hazard
-    kappa x relative earnings gap.
+    The hazard is kappa x the log earnings gap |ln(E / w)| (capped at 1), the same in both
+    directions. Entry is further scaled by online / offline drivers, so the entry *flow* is
+    proportional to the online fleet as exit is: with one common wage the flows then
+    balance at the same fleet whatever the size of the pool of potential drivers.
     """
     if not who.size:
         return
+    if len(set(who.tolist())) < who.size:
+        who, first = np.unique(who, return_index=True)
+        u = u[first]
     w = fleet.wages[who]
-    st = fleet.state[who]
-    join = who[(st == OFFLINE) & (u * earnings < earnings - w)] if earnings > 0.0 else who[:0]
+    on = fleet.online[who] | (fleet.free_at[who] > e)
+    with np.errstate(divide="ignore"):
+        gap = np.log(earnings) - np.log(w) if earnings > 0.0 else np.full(who.size, -np.inf)
+    gap = np.clip(gap, -1.0, 1.0)
+    n_offline = fleet.wages.size - fleet.n_online - len(fleet.leave_at)
+    scale = max(fleet.n_online, 1) / n_offline if n_offline > 0 else 1.0
+    offline_now = ~fleet.online[who] & ~on
+    join = who[offline_now & (u < np.minimum(1.0, gap * scale))]
     if join.size:
-        if join.size > 1 and len(set(join.tolist())) < join.size:
-            join = np.unique(join)
-        fleet.state[join] = IDLE
-        fleet.n_idle += join.size
-    leave = who[(st != OFFLINE) & (u * w < w - earnings)]
+        fleet.online[join] = True
+        fleet.n_online += join.size
+    leave = who[fleet.online[who] & (u < -gap)]
     if leave.size:
-        if leave.size > 1 and len(set(leave.tolist())) < leave.size:
-            leave = np.unique(leave)
-        # Idle drivers log off now; busy ones finish the job first.
-        idle_now = fleet.state[leave] == IDLE
-        fleet.state[leave[idle_now]] = OFFLINE
-        fleet.n_idle -= int(np.count_nonzero(idle_now))
-        busy = leave[~idle_now]
-        if busy.size:
-            busy = busy[~fleet.leaving[busy]]
-            fleet.leaving[busy] = True
-            fleet.n_leaving += busy.size
+        fleet.online[leave] = False
+        fleet.n_online -= leave.size
+        # Busy drivers finish the job and log off at drop-off.
+        fleet.leave_at.extend(fleet.free_at[leave][fleet.free_at[leave] > e].tolist())
+
+
+# ========== repositioning ==============================================================
+
+# Cells per side of the grid idle drivers compare with expected demand.
+REPOSITION_GRID = 8
+
+
+def demand_share(p: Mapping[str, ParamValue]) -> FloatArray:
+    """Share of request origins in each repositioning cell (row-major)."""
+    g = REPOSITION_GRID
+    return np.full(g * g, 1.0 / (g * g))
+
+
+def reposition(
+    fleet: Fleet,
+    e: float,
+    rate: float,
+    share: FloatArray,
+    side: float,
+    km_per_min: float,
+    rng: np.random.Generator,
+) -> float:
+    """Surplus idle drivers of each cell start driving to cells short of idle drivers.
+
+    A cell's target is its demand share of the idle drivers; drivers at rest in a cell
+    holding more than target + sqrt(target) (noise allowance) leave at ``rate`` per
+    surplus driver and minute, each to a uniform point of a short cell drawn in proportion
+    to the shortfall. Returns the km of the moves started (their operating cost is charged
+    now; the unused part is refunded if a match interrupts the move).
+    """
+    idle = fleet.available(e)
+    if idle.size < 2:
+        return 0.0
+    g = REPOSITION_GRID
+    cell = side / g
+    cid = _cell_ids(fleet.x1[idle], fleet.y1[idle], cell, g)
+    count = np.bincount(cid, minlength=g * g).astype(np.float64)
+    target = share * idle.size
+    surplus = np.maximum(0.0, count - target - np.sqrt(target))
+    short = np.maximum(0.0, target - count)
+    if not surplus.any() or not short.any():
+        return 0.0
+    _, _, done = fleet.position(idle, e, km_per_min)
+    at_rest = done >= 1.0
+    p_move = np.where(count > 0, rate * surplus / np.maximum(count, 1.0), 0.0)[cid]
+    movers = idle[at_rest & (rng.random(idle.size) < p_move)]
+    if not movers.size:
+        return 0.0
+    cum = np.cumsum(short)
+    dest = np.minimum(
+        np.searchsorted(cum, rng.random(movers.size) * cum[-1], side="right"), g * g - 1
+    )
+    jx, jy = rng.random((2, movers.size))
+    x1 = (dest // g + jx) * cell
+    y1 = (dest % g + jy) * cell
+    fleet.x0[movers] = fleet.x1[movers]
+    fleet.y0[movers] = fleet.y1[movers]
+    fleet.x1[movers] = x1
+    fleet.y1[movers] = y1
+    fleet.t0[movers] = e
+    length = np.hypot(x1 - fleet.x0[movers], y1 - fleet.y0[movers])
+    fleet.length[movers] = length
+    return float(length.sum())
 
 
 # ========== the loop ===================================================================
 
 
-@dataclass(frozen=True, slots=True)
-class SimResult:
-    """Tables of one run: one row per request, per minute, and one metrics row."""
-
-    trips: pa.Table
-    snapshots: pa.Table
-    metrics: pa.Table
-
-
 @dataclass(slots=True)
 class Requests:
-    """Outcomes of the candidate requests, the open queue and running counts."""
+    """Outcomes of the candidate requests, the open queue and the quotes."""
 
     out: Outcomes
-    trip_net: FloatArray  # driver's net pay, fixed at match, booked at drop-off
-    rider_busy: BoolArray
+    rider_free_at: FloatArray  # a rider has at most one open request
     waiting: IntArray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
-    n_requests: int = 0
-    n_completed: int = 0
-    n_cancelled: int = 0
 
 
 @dataclass(slots=True)
 class Signals:
-    """What drivers and riders react to: EWMAs of online drivers, net pay and waits."""
+    """What drivers react to: EWMAs of online drivers and of net pay per minute.
+
+    ``net_at`` books each trip's net pay at its drop-off minute (known at match) and each
+    repositioning move's cost at its start; the signal reads the minute just ended.
+    """
 
     alpha: float  # EWMA weight per minute
     online: float
     net: float
-    wait: float = 0.0
+    net_at: FloatArray
+    reposition_km_at: FloatArray
+    wait: float = 0.0  # recent mean wait, quoted when no driver is in reach
 
     def earnings(self) -> float:
         """Recent net earnings per online driver-hour."""
         return 60.0 * self.net / self.online if self.online > 0 else 0.0
 
 
-@dataclass(slots=True)
-class StepWaits:
-    """Waits resolved (picked up or cancelled) within one step, for the wait signal."""
+@dataclass(frozen=True, slots=True)
+class Setup:
+    """Resolved parameters the loop uses, as plain floats."""
 
-    total: int = 0
-    count: int = 0
+    p: dict[str, ParamValue]
+    horizon: int
+    side: float
+    km_per_min: float
+    max_km: float
+    cost_per_km: float
+    commission: float
+    reposition_rate: float
+    interval_min: float
 
 
-def _streams(seed: int | np.random.SeedSequence) -> tuple[np.random.Generator, np.random.Generator]:
-    """Demand and supply generators derived from ``seed``.
+def _streams(seed: int | np.random.SeedSequence) -> list[np.random.Generator]:
+    """Demand, supply and repositioning generators derived from ``seed``.
 
     Children are built by hand rather than with ``SeedSequence.spawn`` because spawn
     mutates the caller's object: passing the same SeedSequence twice must give the same run.
@@ -448,135 +728,162 @@ def _streams(seed: int | np.random.SeedSequence) -> tuple[np.random.Generator, n
         root = np.random.SeedSequence(int(seed))
     else:
         raise TypeError(f"seed must be an int or numpy.random.SeedSequence, not {seed!r}")
-    children = [
-        np.random.SeedSequence(
-            entropy=root.entropy, spawn_key=(*root.spawn_key, i), pool_size=root.pool_size
+    return [
+        np.random.default_rng(
+            np.random.SeedSequence(
+                entropy=root.entropy, spawn_key=(*root.spawn_key, i), pool_size=root.pool_size
+            )
         )
-        for i in range(2)
+        for i in range(3)
     ]
-    return np.random.default_rng(children[0]), np.random.default_rng(children[1])
 
 
-def _end_phases(t: int, fleet: Fleet, cand: Candidates, req: Requests, waits: StepWaits) -> float:
-    """Pickups and drop-offs due at ``t``; returns the net pay dropped off."""
-    ending = np.flatnonzero(fleet.busy_until == t)
-    if not ending.size:
-        return 0.0
-    net = 0.0
-    ending_state = fleet.state[ending]
-    done = ending[ending_state == ON_TRIP]
-    if done.size:
-        job = fleet.job[done]
-        fleet.x[done] = cand.tx[job]
-        fleet.y[done] = cand.ty[job]
-        fleet.busy_until[done] = -1
-        req.out.dropoff_at[job] = t
-        req.rider_busy[cand.rider[job]] = False
-        net = float(req.trip_net[job].sum())
-        n_stop = 0
-        if fleet.n_leaving:
-            stop = fleet.leaving[done]
-            n_stop = int(np.count_nonzero(stop))
-            fleet.state[done] = np.where(stop, OFFLINE, IDLE)
-            fleet.leaving[done] = False
-            fleet.n_leaving -= n_stop
-        else:
-            fleet.state[done] = IDLE
-        fleet.n_on_trip -= done.size
-        fleet.n_idle += done.size - n_stop
-        req.n_completed += done.size
-    arrived = ending[ending_state == EN_ROUTE]
-    if arrived.size:
-        job = fleet.job[arrived]
-        fleet.state[arrived] = ON_TRIP
-        fleet.busy_until[arrived] = t + cand.trip_min[job]
-        req.out.pickup_at[job] = t
-        waits.total += t * arrived.size - int(cand.req_minute[job].sum())
-        waits.count += arrived.size
-        fleet.n_en_route -= arrived.size
-        fleet.n_on_trip += arrived.size
-    return net
+def _ticks(horizon: int, interval_s: int) -> tuple[IntArray, BoolArray]:
+    """Tick times in half-seconds and which ones are matching rounds.
+
+    Rounds sit at the middle of each interval, (j + 1/2) x interval: the per-minute
+    snapshots then sample phases that start at a round at evenly spread offsets, so a
+    phase of d minutes shows in d snapshots on average (Little's law holds). Whole minutes
+    are ticks too, for the supply decisions.
+    """
+    end = 120 * horizon
+    step = 2 * interval_s
+    ticks = np.union1d(
+        np.arange(interval_s, end, step, dtype=np.int64), np.arange(0, end, 120, dtype=np.int64)
+    )
+    return ticks, ticks % step == interval_s
 
 
-def _cancel(t: int, cand: Candidates, req: Requests, waits: StepWaits) -> None:
-    """Unmatched requests whose patience has run out leave the queue."""
+def _cancel(e: float, cand: Candidates, req: Requests) -> None:
+    """Waiting requests whose patience ran out before ``e`` leave at their deadline."""
     waiting = req.waiting
     if not waiting.size:
         return
-    expired = cand.deadline[waiting] <= t
+    expired = cand.deadline[waiting] < e
     if expired.any():
         gone = waiting[expired]
-        req.out.cancel_at[gone] = t
-        req.rider_busy[cand.rider[gone]] = False
-        waits.total += t * gone.size - int(cand.req_minute[gone].sum())
-        waits.count += gone.size
-        req.n_cancelled += gone.size
+        req.out.cancel_at[gone] = cand.deadline[gone]
+        req.rider_free_at[cand.rider[gone]] = cand.deadline[gone]
         req.waiting = waiting[~expired]
 
 
-def _arrive(
-    t: int, p: Mapping[str, ParamValue], cand: Candidates, req: Requests, wait: float
-) -> None:
-    """New requests of minute ``t`` join the queue."""
-    new = new_requests(cand, t, wait_multiplier(p, wait), req.rider_busy)
-    if new.size:
-        req.out.accepted[new] = True
-        req.rider_busy[cand.rider[new]] = True
-        req.n_requests += new.size
-        req.waiting = np.concatenate((req.waiting, new)) if req.waiting.size else new
-
-
 def _dispatch(
-    t: int,
-    fleet: Fleet,
-    cand: Candidates,
-    req: Requests,
-    max_km: float,
-    km_per_min: float,
-    cost_per_km: float,
+    e: float, s: Setup, fleet: Fleet, cand: Candidates, req: Requests, signals: Signals
 ) -> None:
-    """Match waiting requests to idle drivers; matched drivers head for the pickup."""
+    """Match waiting requests to available drivers; their job times follow from distance."""
     waiting = req.waiting
-    if not waiting.size or not fleet.n_idle:
+    if not waiting.size:
         return
-    idle = np.flatnonzero(fleet.state == IDLE)
-    r_pos, d_pos, dist = match_greedy(
-        cand.ox[waiting], cand.oy[waiting], fleet.x[idle], fleet.y[idle], max_km
-    )
+    avail = fleet.available(e)
+    if not avail.size:
+        return
+    x, y, done = fleet.position(avail, e, s.km_per_min)
+    r_pos, d_pos, dist = match_greedy(cand.ox[waiting], cand.oy[waiting], x, y, s.max_km, s.side)
     if not r_pos.size:
         return
     job = waiting[r_pos]
-    drv = idle[d_pos]
-    fleet.state[drv] = EN_ROUTE
-    fleet.busy_until[drv] = t + np.maximum(1, np.ceil(dist / km_per_min)).astype(np.int64)
-    fleet.job[drv] = job
-    req.out.match_at[job] = t
-    req.out.driver_of[job] = drv
-    req.out.pickup_km[job] = dist
-    # Net pay is fixed once the pickup distance is known; summed at drop-off.
-    req.trip_net[job] = cand.pay_net[job] - cost_per_km * dist
+    drv = avail[d_pos]
+    # A match interrupts a repositioning move: refund the km not driven.
+    unused = (1.0 - done[d_pos]) * fleet.length[drv]
+    minute = int(e)
+    if unused.any():
+        signals.reposition_km_at[minute] -= float(unused.sum())
+    pickup_at = e + dist / s.km_per_min
+    dropoff_at = pickup_at + cand.trip_min[job]
+    out = req.out
+    out.match_at[job] = e
+    out.pickup_at[job] = pickup_at
+    out.dropoff_at[job] = dropoff_at
+    out.driver_of[job] = drv
+    out.pickup_km[job] = dist
+    fleet.free_at[drv] = dropoff_at
+    fleet.x0[drv] = fleet.x1[drv] = cand.tx[job]
+    fleet.y0[drv] = fleet.y1[drv] = cand.ty[job]
+    fleet.t0[drv] = dropoff_at
+    fleet.length[drv] = 0.0
+    req.rider_free_at[cand.rider[job]] = dropoff_at
+    net = out.pay_cents[job] / 100.0 - s.cost_per_km * (dist + cand.trip_km[job])
+    np.add.at(signals.net_at, np.minimum(dropoff_at.astype(np.int64), s.horizon), net)
+    waits = pickup_at - cand.time[job]
+    signals.wait += (1.0 - (1.0 - signals.alpha) ** job.size) * (float(waits.mean()) - signals.wait)
     if r_pos.size == waiting.size:
         req.waiting = waiting[:0]
     else:
         keep = np.ones(waiting.size, dtype=bool)
         keep[r_pos] = False
         req.waiting = waiting[keep]
-    fleet.n_idle -= drv.size
-    fleet.n_en_route += drv.size
 
 
-def _snapshot(col: IntArray, fleet: Fleet, req: Requests) -> None:
-    """Counts at the end of the step, in SNAPSHOTS_SCHEMA order after ``minute``."""
-    online = fleet.online
-    col[0] = fleet.state.size - online
-    col[1] = fleet.n_idle
-    col[2] = fleet.n_en_route
-    col[3] = fleet.n_on_trip
-    col[4] = req.waiting.size + fleet.n_en_route
-    col[5] = fleet.n_on_trip
-    col[6] = req.n_requests
-    col[7] = req.n_completed
-    col[8] = req.n_cancelled
+def _arrive(
+    e: float,
+    lo: int,
+    hi: int,
+    s: Setup,
+    fleet: Fleet,
+    cand: Candidates,
+    req: Requests,
+    signals: Signals,
+) -> None:
+    """Candidates ``lo:hi`` (requested before the next tick) see their quote and decide.
+
+    The quote is the fare and the pickup ETA: distance from the nearest available driver
+    at speed plus half a matching interval (the mean wait for the next round); with no
+    driver in reach, the recent mean wait.
+    """
+    idx = np.arange(lo, hi)
+    idx = idx[req.rider_free_at[cand.rider[idx]] <= cand.time[idx]]
+    if idx.size > 1 and len(set(cand.rider[idx].tolist())) < idx.size:
+        # Same rider twice before one tick: the first request is open, the second is not.
+        _, first = np.unique(cand.rider[idx], return_index=True)
+        idx = idx[np.sort(first)]
+    if not idx.size:
+        return
+    avail = fleet.available(e)
+    x, y, _ = fleet.position(avail, e, s.km_per_min)
+    km = nearest_km(cand.ox[idx], cand.oy[idx], x, y, s.side)
+    eta = np.where(km <= s.max_km, km / s.km_per_min + 0.5 * s.interval_min, signals.wait)
+    ok = cand.accept_u[idx] < cand.price_ok[idx] * wait_response(s.p, eta)
+    new = idx[ok]
+    if not new.size:
+        return
+    out = req.out
+    out.accepted[new] = True
+    out.quoted_eta[new] = eta[ok]
+    fare_cents = np.rint(100.0 * cand.fare[new]).astype(np.int64)
+    out.fare_cents[new] = fare_cents
+    out.commission_cents[new], out.pay_cents[new] = split_fare(fare_cents, s.commission)
+    req.rider_free_at[cand.rider[new]] = NEVER
+    req.waiting = np.concatenate((req.waiting, new)) if req.waiting.size else new
+
+
+def _supply_minute(
+    t: int,
+    s: Setup,
+    fleet: Fleet,
+    signals: Signals,
+    clocks: ReviewClocks,
+    rngs: list[np.random.Generator],
+    share: FloatArray,
+    online_at: IntArray,
+) -> None:
+    """Whole-minute decisions: earnings signal, entry / exit, repositioning."""
+    e = float(t)
+    # Busy drivers who decided to stop have logged off if they dropped off by now.
+    if fleet.leave_at:
+        fleet.leave_at = [x for x in fleet.leave_at if x > e]
+    online = fleet.n_online + len(fleet.leave_at)
+    if t > 0:
+        # The snapshot of minute t - 1 is the state just before t.
+        online_at[t - 1] = online
+        net = signals.net_at[t - 1] - s.cost_per_km * signals.reposition_km_at[t - 1]
+        signals.online += signals.alpha * (online - signals.online)
+        signals.net += signals.alpha * (net - signals.net)
+    who, u = clocks.due(t, s.horizon, rngs[1])
+    if who.size:
+        review(fleet, who, u, signals.earnings(), e)
+    if s.reposition_rate > 0.0:
+        km = reposition(fleet, e, s.reposition_rate, share, s.side, s.km_per_min, rngs[2])
+        signals.reposition_km_at[t] += km
 
 
 def simulate(params: Mapping[str, ParamValue], seed: int | np.random.SeedSequence) -> SimResult:
@@ -598,42 +905,54 @@ def _simulate(
     entry/exit dynamics find the equilibrium on their own.
     """
     p = resolve_params(params)
-    demand_rng, supply_rng = _streams(seed)
+    rngs = _streams(seed)
     horizon = int(p["horizon_min"])
-    km_per_min = float(p["speed_kmh"]) / 60.0
-    cost_per_km = float(p["operating_cost_per_km"])
-    max_pickup = float(p["max_pickup_km"])
-
-    cand = draw_candidates(p, demand_rng)
-    n_cand = cand.req_minute.size
-    req = Requests(
-        Outcomes.none(n_cand), np.zeros(n_cand), np.zeros(int(p["num_riders"]), dtype=bool)
+    interval_s = int(p["match_interval_s"])
+    s = Setup(
+        p=p,
+        horizon=horizon,
+        side=float(p["city_size_km"]),
+        km_per_min=float(p["speed_kmh"]) / 60.0,
+        max_km=float(p["max_pickup_km"]),
+        cost_per_km=float(p["operating_cost_per_km"]),
+        commission=float(p["commission_rate"]),
+        reposition_rate=float(p["reposition_rate_per_min"]),
+        interval_min=interval_s / 60.0,
     )
-    fleet, initial_earnings = init_fleet(p, supply_rng, cand.rate_per_min, cold_start_share)
-    clocks = ReviewClocks(float(p["supply_response_per_min"]) * fleet.state.size, fleet.state.size)
+
+    cand = draw_candidates(p, rngs[0])
+    n_cand = cand.time.size
+    req = Requests(Outcomes.none(n_cand), np.full(int(p["num_riders"]), -NEVER))
+    lam = float(p["num_riders"]) * float(p["request_rate_per_hour"]) / 60.0 * price_multiplier(p)
+    fleet, initial_earnings = init_fleet(p, rngs[1], lam, cold_start_share)
+    clocks = ReviewClocks(float(p["supply_response_per_min"]) * fleet.wages.size, fleet.wages.size)
     # Seeded with the warm-start estimate so the first minutes are neutral.
-    online0 = float(max(fleet.n_idle, 1))
+    online0 = float(max(fleet.n_online, 1))
     signals = Signals(
         alpha=1.0 - math.exp(-1.0 / float(p["earnings_memory_min"])),
         online=online0,
         net=initial_earnings / 60.0 * online0,
+        net_at=np.zeros(horizon + 1),
+        reposition_km_at=np.zeros(horizon + 1),
     )
-    snap = np.zeros((9, horizon), dtype=np.int64)
+    share = demand_share(p)
+    online_at = np.zeros(horizon, dtype=np.int64)
 
-    for t in range(horizon):
-        waits = StepWaits()
-        net_step = _end_phases(t, fleet, cand, req, waits)
-        _cancel(t, cand, req, waits)
-        if waits.count:
-            signals.wait += signals.alpha * (waits.total / waits.count - signals.wait)
-        _arrive(t, p, cand, req, signals.wait)
-        who, u = clocks.due(t, horizon, supply_rng)
-        if who.size:
-            review(fleet, who, u, signals.earnings())
-        _dispatch(t, fleet, cand, req, max_pickup, km_per_min, cost_per_km)
-        signals.online += signals.alpha * (fleet.online - signals.online)
-        signals.net += signals.alpha * (net_step - signals.net)
-        _snapshot(snap[:, t], fleet, req)
+    ticks, matches = _ticks(horizon, interval_s)
+    tick_min = ticks / 120.0
+    # Candidates requested in [tick k, tick k + 1) are quoted at tick k.
+    bounds = np.searchsorted(cand.time, np.append(tick_min, float(horizon)))
+    for k in range(ticks.size):
+        e = float(tick_min[k])
+        _cancel(e, cand, req)
+        if ticks[k] % 120 == 0:
+            _supply_minute(int(ticks[k]) // 120, s, fleet, signals, clocks, rngs, share, online_at)
+        if matches[k]:
+            _dispatch(e, s, fleet, cand, req, signals)
+        if bounds[k + 1] > bounds[k]:
+            _arrive(e, int(bounds[k]), int(bounds[k + 1]), s, fleet, cand, req, signals)
+    _cancel(float(horizon), cand, req)
+    online_at[horizon - 1] = fleet.n_online + sum(1 for x in fleet.leave_at if x > horizon)
 
     run = RunArrays(
         params=p,
@@ -641,14 +960,17 @@ def _simulate(
         horizon=horizon,
         accepted=np.flatnonzero(req.out.accepted),
         rider=cand.rider,
-        req_minute=cand.req_minute,
+        req_time=cand.time,
         out=req.out,
         trip_km=cand.trip_km,
-        fare_cents=cand.fares.fare_cents,
-        commission_cents=cand.fares.commission_cents,
-        pay_cents=cand.fares.pay_cents,
-        snap=snap,
+        ends=(cand.ox, cand.oy, cand.tx, cand.ty),
+        n_drivers=fleet.wages.size,
+        online=online_at,
+        reposition_km_at=signals.reposition_km_at[:horizon],
     )
+    snap = snapshot_counts(run)
     return SimResult(
-        trips=build_trips(run), snapshots=build_snapshots(run), metrics=build_metrics(run)
+        trips=build_trips(run),
+        snapshots=build_snapshots(run, snap),
+        metrics=build_metrics(run, snap),
     )

@@ -274,6 +274,26 @@ PARAMETERS: dict[str, ParamSpec] = {
             "1/minute",
             "Rate at which drivers review being online; hazard = rate x relative earnings gap.",
         ),
+        _p(
+            "match_interval_s",
+            "int",
+            30,
+            1,
+            60,
+            "seconds",
+            "Time between matching rounds (batched dispatch); requests, pickups and drop-offs "
+            "happen at exact times in between.",
+        ),
+        _p(
+            "reposition_rate_per_min",
+            "float",
+            0.2,
+            0.0,
+            1.0,
+            "1/minute",
+            "Rate at which surplus idle drivers of an area drive toward areas short of idle "
+            "drivers relative to expected demand (km cost charged); 0 = idle drivers stay put.",
+        ),
     )
 }
 
@@ -315,7 +335,7 @@ def resolve_params(overrides: Mapping[str, object]) -> dict[str, ParamValue]:
         raise ParameterError(
             [
                 f"num_riders x request_rate_per_hour x horizon_min: {demand:,.0f} expected "
-                f"requests (after the price response) exceeds the limit of "
+                f"requests (at the largest price response) exceeds the limit of "
                 f"{MAX_EXPECTED_REQUESTS:,} per run"
             ]
         )
@@ -344,33 +364,34 @@ def expected_fare(p: Mapping[str, ParamValue]) -> float:
 
 
 def price_multiplier(p: Mapping[str, ParamValue]) -> float:
-    """Request-rate multiplier (expected fare / reference fare)^-price_elasticity, capped."""
+    """Request-rate multiplier at the a-priori mean fare (warm-start guess only)."""
     ratio = max(expected_fare(p), 0.01) / float(p["reference_fare"])
     return min(MAX_PRICE_MULTIPLIER, math.pow(ratio, -float(p["price_elasticity"])))
 
 
+def max_price_multiplier(p: Mapping[str, ParamValue]) -> float:
+    """Largest price response any quote can get: the cheapest fare is the base fare
+    (surge only raises fares)."""
+    ratio = max(float(p["base_fare"]), 0.01) / float(p["reference_fare"])
+    return min(MAX_PRICE_MULTIPLIER, math.pow(ratio, -float(p["price_elasticity"])))
+
+
 def expected_candidate_requests(p: Mapping[str, ParamValue]) -> float:
-    """Requests a run would draw if no rider were ever busy and nobody minded waiting."""
+    """Upper bound of the requests a run can hold: every rider always free, nobody minding
+    the wait, every quote at the cheapest fare. (Candidates are drawn in short blocks and
+    only those that can pass the fare test are kept, so memory follows this bound.)"""
     return (
         float(p["num_riders"])
         * float(p["request_rate_per_hour"])
         / 60.0
         * float(p["horizon_min"])
-        * price_multiplier(p)
+        * max_price_multiplier(p)
     )
 
 
 # The parameters expected_candidate_requests depends on: rate factors, then the price response.
 DEMAND_PARAMS: tuple[str, ...] = ("num_riders", "request_rate_per_hour", "horizon_min")
-PRICE_PARAMS: tuple[str, ...] = (
-    "city_size_km",
-    "speed_kmh",
-    "base_fare",
-    "per_km_fare",
-    "per_min_fare",
-    "reference_fare",
-    "price_elasticity",
-)
+PRICE_PARAMS: tuple[str, ...] = ("base_fare", "reference_fare", "price_elasticity")
 _MAX_PRICE_COMBINATIONS = 10_000
 
 
@@ -394,7 +415,7 @@ def max_expected_requests(dimensions: Mapping[str, Sequence[ParamValue]]) -> flo
         multiplier = MAX_PRICE_MULTIPLIER
     else:
         multiplier = max(
-            price_multiplier({**base, **dict(zip(price_dims, combo, strict=True))})
+            max_price_multiplier({**base, **dict(zip(price_dims, combo, strict=True))})
             for combo in itertools.product(*(dimensions[name] for name in price_dims))
         )
     per_run = (

@@ -20,18 +20,33 @@ TRIPS_SCHEMA = pa.schema(
         _f("trip_id", pa.int64(), "-", "Request number within the run, from 0 in request order."),
         _f("rider_id", pa.int64(), "-", "Rider who made the request."),
         _f("driver_id", pa.int64(), "-", "Matched driver; null if never matched.", True),
-        _f("request_minute", pa.int32(), "minute", "Step the request was made."),
         _f(
-            "match_minute", pa.int32(), "minute", "Step a driver was assigned; null if never.", True
+            "request_minute",
+            pa.int32(),
+            "minute",
+            "Minute the request was made (floor of request_time_min).",
+        ),
+        _f(
+            "match_minute",
+            pa.int32(),
+            "minute",
+            "Minute a driver was assigned; null if never.",
+            True,
         ),
         _f(
             "pickup_minute",
             pa.int32(),
             "minute",
-            "Step the rider was picked up; null if never.",
+            "Minute the rider was picked up (floor); null if never.",
             True,
         ),
-        _f("dropoff_minute", pa.int32(), "minute", "Step the trip ended; null if never.", True),
+        _f(
+            "dropoff_minute",
+            pa.int32(),
+            "minute",
+            "Minute the trip ended (floor); null if never.",
+            True,
+        ),
         _f(
             # Not "status": that name is the hive partition key in the object keys.
             "trip_status",
@@ -43,7 +58,7 @@ TRIPS_SCHEMA = pa.schema(
             "wait_min",
             pa.float64(),
             "minutes",
-            "Request to pickup; request to cancellation for cancelled trips.",
+            "Request to pickup (exact); request to cancellation for cancelled trips.",
             True,
         ),
         _f(
@@ -58,6 +73,36 @@ TRIPS_SCHEMA = pa.schema(
         _f("commission", MONEY, "currency", "Kept by the platform; null unless completed.", True),
         _f("driver_pay", MONEY, "currency", "fare - commission; null unless completed.", True),
         _f("in_window", pa.bool_(), "-", "Requested inside the measurement window."),
+        _f("request_time_min", pa.float64(), "minutes", "Exact time of the request."),
+        _f(
+            "match_time_min",
+            pa.float64(),
+            "minutes",
+            "Matching round that assigned the driver; null if never.",
+            True,
+        ),
+        _f("pickup_time_min", pa.float64(), "minutes", "Exact pickup time; null if never.", True),
+        _f(
+            "dropoff_time_min", pa.float64(), "minutes", "Exact drop-off time; null if never.", True
+        ),
+        _f(
+            "cancel_time_min",
+            pa.float64(),
+            "minutes",
+            "Time patience ran out (request + patience); null unless cancelled.",
+            True,
+        ),
+        _f(
+            "quoted_eta_min",
+            pa.float64(),
+            "minutes",
+            "Pickup ETA quoted at request: nearest free driver's drive plus half a matching "
+            "interval, or the recent mean wait when none is in reach.",
+        ),
+        _f("origin_x_km", pa.float64(), "km", "Pickup point, east of the city's west edge."),
+        _f("origin_y_km", pa.float64(), "km", "Pickup point, north of the city's south edge."),
+        _f("destination_x_km", pa.float64(), "km", "Drop-off point, east coordinate."),
+        _f("destination_y_km", pa.float64(), "km", "Drop-off point, north coordinate."),
     ]
 )
 
@@ -106,8 +151,8 @@ METRICS_SCHEMA = pa.schema(
             "wait_mean_min",
             pa.float64(),
             "minutes",
-            "Mean of pickup_minute - request_minute over served window requests (picked up by "
-            "the horizon, dropped off or not); null if none.",
+            "Mean of wait_min (exact pickup - request time) over served window requests "
+            "(picked up by the horizon, dropped off or not); null if none.",
             True,
         ),
         _f(
@@ -130,7 +175,8 @@ METRICS_SCHEMA = pa.schema(
             "driver_net_hourly_earnings",
             pa.float64(),
             "currency/hour",
-            "Driver pay minus operating cost per online driver-hour.",
+            "Driver pay minus operating cost (pickup, trip and repositioning km) per online "
+            "driver-hour.",
             True,
         ),
         _f("gross_bookings", MONEY, "currency", "Sum of fares, window requests completed."),
@@ -150,6 +196,12 @@ METRICS_SCHEMA = pa.schema(
             "Mean en-route drivers / (pickups per window minute x mean match-to-pickup minutes); "
             "1 if consistent.",
             True,
+        ),
+        _f(
+            "reposition_km",
+            pa.float64(),
+            "km",
+            "Km idle drivers drove repositioning in the window (cost in the earnings).",
         ),
     ]
 )

@@ -27,26 +27,36 @@ STATUSES = ("completed", "cancelled", "in_progress")
 
 @dataclass(slots=True)
 class Outcomes:
-    """What happened to every candidate request; -1 / NaN = not reached."""
+    """What happened to every candidate request, at exact times in minutes; NaN / -1 =
+    not reached. Pickup and drop-off times are set at match and may lie past the horizon.
+    """
 
     accepted: BoolArray
-    match_at: IntArray
-    pickup_at: IntArray
-    dropoff_at: IntArray
-    cancel_at: IntArray
+    match_at: FloatArray
+    pickup_at: FloatArray
+    dropoff_at: FloatArray
+    cancel_at: FloatArray
     driver_of: IntArray
     pickup_km: FloatArray
+    quoted_eta: FloatArray
+    fare_cents: IntArray
+    commission_cents: IntArray
+    pay_cents: IntArray
 
     @classmethod
     def none(cls, n: int) -> Outcomes:
         return cls(
             accepted=np.zeros(n, dtype=bool),
-            match_at=np.full(n, -1, dtype=np.int64),
-            pickup_at=np.full(n, -1, dtype=np.int64),
-            dropoff_at=np.full(n, -1, dtype=np.int64),
-            cancel_at=np.full(n, -1, dtype=np.int64),
+            match_at=np.full(n, np.nan),
+            pickup_at=np.full(n, np.nan),
+            dropoff_at=np.full(n, np.nan),
+            cancel_at=np.full(n, np.nan),
             driver_of=np.full(n, -1, dtype=np.int64),
             pickup_km=np.full(n, np.nan),
+            quoted_eta=np.full(n, np.nan),
+            fare_cents=np.zeros(n, dtype=np.int64),
+            commission_cents=np.zeros(n, dtype=np.int64),
+            pay_cents=np.zeros(n, dtype=np.int64),
         )
 
 
@@ -59,13 +69,44 @@ class RunArrays:
     horizon: int
     accepted: IntArray  # candidate indices that became requests, in request order
     rider: IntArray
-    req_minute: IntArray
+    req_time: FloatArray
     out: Outcomes
     trip_km: FloatArray
-    fare_cents: IntArray
-    commission_cents: IntArray
-    pay_cents: IntArray
-    snap: IntArray  # (9, horizon) counts in SNAPSHOTS_SCHEMA order after `minute`
+    ends: tuple[FloatArray, FloatArray, FloatArray, FloatArray]  # origin x, y; destination x, y
+    n_drivers: int
+    online: IntArray  # online drivers at the end of each minute
+    reposition_km_at: FloatArray  # repositioning km started per minute (net of refunds)
+
+
+@dataclass(frozen=True, slots=True)
+class Requested:
+    """The accepted requests' times, with times at or past the horizon as not reached."""
+
+    req: FloatArray
+    match: FloatArray
+    pickup: FloatArray
+    dropoff: FloatArray
+    cancel: FloatArray
+
+    @classmethod
+    def of(cls, run: RunArrays) -> Requested:
+        a, h = run.accepted, float(run.horizon)
+
+        def before_end(x: FloatArray) -> FloatArray:
+            return np.where(x < h, x, np.nan)
+
+        return cls(
+            req=run.req_time[a],
+            match=run.out.match_at[a],
+            pickup=before_end(run.out.pickup_at[a]),
+            dropoff=before_end(run.out.dropoff_at[a]),
+            cancel=run.out.cancel_at[a],
+        )
+
+
+def _minute(x: FloatArray) -> IntArray:
+    """Minute (snapshot step) of each time; -1 where never."""
+    return np.where(np.isnan(x), -1, np.floor(np.nan_to_num(x, nan=-1.0))).astype(np.int64)
 
 
 def _validity(valid: BoolArray) -> pa.Buffer | None:
@@ -138,42 +179,88 @@ def _labels(codes: npt.NDArray[np.int8], labels: tuple[str, ...]) -> pa.Array:
 def build_trips(run: RunArrays) -> pa.Table:
     a = run.accepted
     n = a.size
-    match_at = run.out.match_at[a]
-    pickup_at = run.out.pickup_at[a]
-    dropoff_at = run.out.dropoff_at[a]
-    cancel_at = run.out.cancel_at[a]
-    req_minute = run.req_minute[a]
-    matched = match_at >= 0
-    picked = pickup_at >= 0
-    done = dropoff_at >= 0
-    cancelled = cancel_at >= 0
+    t = Requested.of(run)
+    matched = ~np.isnan(t.match)
+    picked = ~np.isnan(t.pickup)
+    done = ~np.isnan(t.dropoff)
+    cancelled = ~np.isnan(t.cancel)
     status = np.where(done, 0, np.where(cancelled, 1, 2)).astype(np.int8)
-    wait = np.where(picked, pickup_at - req_minute, cancel_at - req_minute).astype(np.float64)
-    status_arr = _labels(status, STATUSES)
+    wait = np.where(picked, t.pickup - t.req, t.cancel - t.req)
+    out = run.out
     columns = [
         column(np.arange(n), pa.int64()),
         column(run.rider[a], pa.int64()),
-        column(run.out.driver_of[a], pa.int64(), matched),
-        column(req_minute, pa.int32()),
-        column(match_at, pa.int32(), matched),
-        column(pickup_at, pa.int32(), picked),
-        column(dropoff_at, pa.int32(), done),
-        status_arr,
-        column(wait, pa.float64(), picked | cancelled),
-        column(run.out.pickup_km[a], pa.float64(), matched),
+        column(out.driver_of[a], pa.int64(), matched),
+        column(_minute(t.req), pa.int32()),
+        column(_minute(t.match), pa.int32(), matched),
+        column(_minute(t.pickup), pa.int32(), picked),
+        column(_minute(t.dropoff), pa.int32(), done),
+        _labels(status, STATUSES),
+        column(np.nan_to_num(wait), pa.float64(), picked | cancelled),
+        column(np.nan_to_num(out.pickup_km[a]), pa.float64(), matched),
         column(run.trip_km[a], pa.float64()),
-        money_array(run.fare_cents[a], done),
-        money_array(run.commission_cents[a], done),
-        money_array(run.pay_cents[a], done),
-        column(req_minute >= run.warmup, pa.bool_()),
+        money_array(out.fare_cents[a], done),
+        money_array(out.commission_cents[a], done),
+        money_array(out.pay_cents[a], done),
+        column(t.req >= run.warmup, pa.bool_()),
+        column(t.req, pa.float64()),
+        column(np.nan_to_num(t.match), pa.float64(), matched),
+        column(np.nan_to_num(t.pickup), pa.float64(), picked),
+        column(np.nan_to_num(t.dropoff), pa.float64(), done),
+        column(np.nan_to_num(t.cancel), pa.float64(), cancelled),
+        column(out.quoted_eta[a], pa.float64()),
+        *(column(v[a], pa.float64()) for v in run.ends),
     ]
     return pa.Table.from_arrays(columns, schema=TRIPS_SCHEMA)
 
 
-def build_snapshots(run: RunArrays) -> pa.Table:
+def _count_between(start: IntArray, end: IntArray, horizon: int) -> IntArray:
+    """Per minute x, how many intervals have start <= x < end (end -1 = open)."""
+    has = start >= 0
+    end = np.where(end >= 0, end, horizon)[has]
+    delta = np.bincount(start[has], minlength=horizon + 1)[: horizon + 1]
+    delta = delta - np.bincount(np.minimum(end, horizon), minlength=horizon + 1)[: horizon + 1]
+    return np.cumsum(delta)[:horizon]
+
+
+def snapshot_counts(run: RunArrays) -> IntArray:
+    """(9, horizon) counts in SNAPSHOTS_SCHEMA order after ``minute``, from exact times.
+
+    The snapshot of minute x is the state just before x + 1: a phase from time a to b is
+    counted when floor(a) <= x < floor(b).
+    """
+    h = run.horizon
+    t = Requested.of(run)
+    req, match, pickup = _minute(t.req), _minute(t.match), _minute(t.pickup)
+    dropoff, cancel = _minute(t.dropoff), _minute(t.cancel)
+    en_route = _count_between(match, pickup, h)
+    on_trip = _count_between(pickup, dropoff, h)
+    resolved = np.where(pickup >= 0, pickup, cancel)
+    waiting = _count_between(req, resolved, h)
+
+    def cumulative(minutes: IntArray) -> IntArray:
+        return np.cumsum(np.bincount(minutes[minutes >= 0], minlength=h)[:h])
+
+    online = run.online
+    return np.stack(
+        [
+            run.n_drivers - online,
+            online - en_route - on_trip,
+            en_route,
+            on_trip,
+            waiting,
+            on_trip,
+            cumulative(req),
+            cumulative(dropoff),
+            cumulative(cancel),
+        ]
+    ).astype(np.int64)
+
+
+def build_snapshots(run: RunArrays, snap: IntArray) -> pa.Table:
     columns = [column(np.arange(run.horizon), pa.int32())]
     for i, field in enumerate(list(SNAPSHOTS_SCHEMA)[1:]):
-        columns.append(column(run.snap[i], field.type))
+        columns.append(column(snap[i], field.type))
     return pa.Table.from_arrays(columns, schema=SNAPSHOTS_SCHEMA)
 
 
@@ -181,58 +268,67 @@ def _ratio(num: float, den: float) -> float | None:
     return num / den if den > 0 else None
 
 
-def build_metrics(run: RunArrays) -> pa.Table:
+def build_metrics(run: RunArrays, snap: IntArray) -> pa.Table:
     w0, w1 = run.warmup, run.horizon
-    n_drivers = int(run.params["num_drivers"])
     cost_per_km = float(run.params["operating_cost_per_km"])
-
+    out = run.out
+    t = Requested.of(run)
     a = run.accepted
-    in_window = a[run.req_minute[a] >= w0]
-    completed = in_window[run.out.dropoff_at[in_window] >= 0]
+    in_window = t.req >= w0
+    picked = ~np.isnan(t.pickup)
+    done = ~np.isnan(t.dropoff)
     # A picked-up rider can no longer cancel, so "served" is resolved at pickup; counting
     # only drop-offs would bias the rate (and waits) by the trips the horizon cuts off.
-    served = in_window[run.out.pickup_at[in_window] >= 0]
-    n_cancelled = int(np.count_nonzero(run.out.cancel_at[in_window] >= 0))
-    resolved = served.size + n_cancelled
-    waits = (run.out.pickup_at[served] - run.req_minute[served]).astype(np.float64)
+    served = in_window & picked
+    completed = in_window & done
+    n_cancelled = int(np.count_nonzero(in_window & ~np.isnan(t.cancel)))
+    n_served = int(np.count_nonzero(served))
+    waits = t.pickup[served] - t.req[served]
     if waits.size:
         p50, p95 = np.percentile(waits, [50.0, 95.0])
         wait_stats: list[float | None] = [float(waits.mean()), float(p50), float(p95)]
     else:
         wait_stats = [None, None, None]
 
-    snap = run.snap[:, w0:w1]
-    offline, en_route, on_trip = snap[0], snap[2], snap[3]
-    online_minutes = float(n_drivers * (w1 - w0) - offline.sum())
+    window = snap[:, w0:w1]
+    offline, en_route, on_trip = window[0], window[2], window[3]
+    online_minutes = float(run.n_drivers * (w1 - w0) - offline.sum())
 
-    # Earnings accrue at drop-off; everything dropped off inside the window counts.
-    dropped = a[(run.out.dropoff_at[a] >= w0)]
-    net = float(run.pay_cents[dropped].sum()) / 100.0 - cost_per_km * float(
-        (run.out.pickup_km[dropped] + run.trip_km[dropped]).sum()
+    # Earnings accrue at drop-off; everything dropped off inside the window counts, less the
+    # cost of the repositioning moves started in it.
+    dropped = done & (t.dropoff >= w0)
+    reposition_km = float(run.reposition_km_at[w0:w1].sum())
+    net = (
+        float(out.pay_cents[a][dropped].sum()) / 100.0
+        - cost_per_km * float((out.pickup_km[a][dropped] + run.trip_km[a][dropped]).sum())
+        - cost_per_km * reposition_km
     )
-    # Little's law in discrete time: a trip of d minutes is on-trip in exactly d snapshots,
-    # so the ratios differ from 1 only by trips straddling the window edges.
-    trip_minutes = float((run.out.dropoff_at[dropped] - run.out.pickup_at[dropped]).sum())
-    picked = a[run.out.pickup_at[a] >= w0]
-    pickup_minutes = float((run.out.pickup_at[picked] - run.out.match_at[picked]).sum())
+    # Little's law: a phase of d minutes is counted in d snapshots on average (it starts
+    # at a uniform point of its minute), so the ratios differ from 1 by sampling noise and
+    # by phases straddling the window edges.
+    trip_minutes = float((t.dropoff[dropped] - t.pickup[dropped]).sum())
+    picked_in = picked & (t.pickup >= w0)
+    pickup_minutes = float((t.pickup[picked_in] - t.match[picked_in]).sum())
+    fares = out.fare_cents[a][completed]
 
     row: dict[str, object] = {
         "window_start_minute": w0,
         "window_end_minute": w1,
-        "requests": int(in_window.size),
-        "completed": int(completed.size),
-        "served": int(served.size),
+        "requests": int(np.count_nonzero(in_window)),
+        "completed": int(np.count_nonzero(completed)),
+        "served": n_served,
         "cancelled": n_cancelled,
-        "completion_rate": _ratio(served.size, resolved),
+        "completion_rate": _ratio(n_served, n_served + n_cancelled),
         "wait_mean_min": wait_stats[0],
         "wait_p50_min": wait_stats[1],
         "wait_p95_min": wait_stats[2],
         "mean_online_drivers": online_minutes / (w1 - w0),
         "utilisation": _ratio(float(on_trip.sum()), online_minutes),
         "driver_net_hourly_earnings": _ratio(net, online_minutes / 60.0),
-        "gross_bookings": Decimal(int(run.fare_cents[completed].sum())).scaleb(-2),
-        "platform_revenue": Decimal(int(run.commission_cents[completed].sum())).scaleb(-2),
+        "gross_bookings": Decimal(int(fares.sum())).scaleb(-2),
+        "platform_revenue": Decimal(int(out.commission_cents[a][completed].sum())).scaleb(-2),
         "on_trip_identity_ratio": _ratio(float(on_trip.sum()), trip_minutes),
         "en_route_identity_ratio": _ratio(float(en_route.sum()), pickup_minutes),
+        "reposition_km": reposition_km,
     }
     return pa.Table.from_pylist([row], schema=METRICS_SCHEMA)
