@@ -154,3 +154,22 @@ resource "aws_iam_policy" "analytics_read" {
   description = "Query the sweep results with Athena: workgroup, Glue catalog read, S3 read on the results prefix."
   policy      = data.aws_iam_policy_document.analytics_read.json
 }
+
+# Attach to the users/roles that submit runs and read their status through the API
+# (`sweep submit` / `sweep status --api`): exactly the two routes of this API, any stage.
+data "aws_iam_policy_document" "submitter" {
+  statement {
+    sid     = "InvokeSweepRoutes"
+    actions = ["execute-api:Invoke"]
+    resources = [
+      "${aws_apigatewayv2_api.sweep.execution_arn}/*/POST/sweep-run",
+      "${aws_apigatewayv2_api.sweep.execution_arn}/*/GET/sweep-run/*",
+    ]
+  }
+}
+
+resource "aws_iam_policy" "submitter" {
+  name        = "${local.name}-submitter"
+  description = "Submit sweep runs (POST /sweep-run) and read their status (GET /sweep-run/*) through the HTTP API."
+  policy      = data.aws_iam_policy_document.submitter.json
+}

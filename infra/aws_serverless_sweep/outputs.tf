@@ -37,3 +37,13 @@ output "analytics_read_policy_arn" {
   description = "IAM policy to attach to people who query the results."
   value       = aws_iam_policy.analytics_read.arn
 }
+
+output "submitter_policy_arn" {
+  description = "IAM policy to attach to people who submit runs (sweep submit / sweep status --api): execute-api:Invoke on this API's two routes."
+  value       = aws_iam_policy.submitter.arn
+}
+
+output "submitter_policy_json" {
+  description = "The submitter policy's document, to copy into a policy of your own (e.g. another account's role)."
+  value       = data.aws_iam_policy_document.submitter.json
+}
