@@ -23,7 +23,7 @@ from botocore.credentials import Credentials
 
 from sim_serverless_sweep.client.api import ApiClient, ApiError, ErrorKind
 
-from .conftest import FAKE_AWS, Recorder, clean_env
+from .conftest import FAKE_AWS, Recorder, clean_env, status_body
 
 Sweep = Callable[..., CompletedProcess[str]]
 API = "http://abc123.execute-api.eu-west-1.amazonaws.com"
@@ -246,3 +246,16 @@ def test_no_answer_is_a_timeout_not_a_hang(silent_port: int) -> None:
     assert re.fullmatch(
         r"no answer from 127\.0\.0\.1:\d+ within 0\.3 s \(timeout\)", str(caught.value)
     )
+
+
+def test_fields_a_newer_api_adds_are_ignored(recorder: Recorder) -> None:
+    recorder.answers = [(200, status_body(failure_injection_shards=[1]))]
+    assert ApiClient(recorder.url, None).status("r1").state == "succeeded"
+
+
+def test_a_non_json_answer_is_not_taken_for_the_api(recorder: Recorder) -> None:
+    recorder.answers = [(200, "<html>hello</html>")]
+    with pytest.raises(ApiError) as caught:
+        ApiClient(recorder.url, None).status("r1")
+    assert caught.value.kind is ErrorKind.REFUSED
+    assert "HTTP 200 but not a sweep API answer (not a JSON object)" in str(caught.value)

@@ -165,15 +165,18 @@ class ApiClient:
         return f"{method} {self.base_url}{path}"
 
     def _parse(self, model: type[Model], method: str, path: str, status: int, data: bytes) -> Model:
+        body = _json_object(data)
         try:
-            return model.model_validate_json(data)
-        except ValidationError as exc:
-            first = exc.errors()[0]
+            if body is None:
+                raise ValueError("not a JSON object")
+            return _validate(model, body)
+        except (ValueError, ValidationError) as exc:
+            first = exc.errors()[0] if isinstance(exc, ValidationError) else None
+            why = f"{'.'.join(map(str, first['loc']))}: {first['msg']}" if first else str(exc)
             raise ApiError(
                 ErrorKind.REFUSED,
                 f"{self._where(method, path)}: HTTP {status} but not a sweep API answer "
-                f"({'.'.join(map(str, first['loc'])) or 'body'}: {first['msg']}); "
-                "is --api the API's base URL (terraform output api_endpoint)?",
+                f"({why}); is --api the API's base URL (terraform output api_endpoint)?",
                 status=status,
             ) from None
 
@@ -191,7 +194,9 @@ class ApiClient:
                 status=status,
             )
         if status == 403:
-            return ApiError(ErrorKind.REFUSED, self._forbidden(where, method, path, text))
+            return ApiError(
+                ErrorKind.REFUSED, self._forbidden(where, method, path, text), status=status
+            )
         if status == 429:
             return _unavailable(where, text or "throttled by the API stage", status, True)
         if status >= 500:
@@ -283,9 +288,14 @@ def _as_problem(body: dict[str, Any] | None) -> Problem | None:
         return None
     model = DispatchFailed if _is_dispatch_failed(body) else Problem
     try:
-        return model.model_validate({k: v for k, v in body.items() if k in model.model_fields})
+        return _validate(model, body)
     except ValidationError:
         return None
+
+
+def _validate(model: type[Model], body: dict[str, Any]) -> Model:
+    """``body`` as ``model``, ignoring fields it does not know: a newer API may add some."""
+    return model.model_validate({k: v for k, v in body.items() if k in model.model_fields})
 
 
 def _gateway_message(body: dict[str, Any] | None, data: bytes) -> str:
