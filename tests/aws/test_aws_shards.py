@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
+from sim_serverless_sweep import __version__
 from sim_serverless_sweep.aws.handler import build_app
 from sim_serverless_sweep.aws.sqs_queue import SqsShardQueue
 from sim_serverless_sweep.core.contract import parse_request
-from sim_serverless_sweep.core.keys import outcome_key
-from sim_serverless_sweep.core.messages import ShardMessage
+from sim_serverless_sweep.core.keys import manifest_key, outcome_key
+from sim_serverless_sweep.core.messages import RunManifest, ShardMessage
 from sim_serverless_sweep.core.sharding import Plan
 from sim_serverless_sweep.local.memory import MemoryStore
 from sim_serverless_sweep.runtime.encode import read_parquet_bytes
@@ -40,6 +41,23 @@ def _message(shard_id: int) -> ShardMessage:
     return ShardMessage.for_shard(request, RUN_DATE, Plan.from_request(request), shard_id)
 
 
+@pytest.fixture(autouse=True)
+def _submitted(stack: Any, s3: Any, helpers: Any) -> None:
+    """The runs' manifests, as submit writes them: a message of an unknown run is refused."""
+    canned = helpers.load_event("sqs_shard_batch.json")["Records"][0]["body"]
+    for message in (_message(0), ShardMessage.from_json(canned)):
+        accepted = dt.datetime.combine(message.run_date, dt.time(12), dt.UTC)
+        manifest = RunManifest.create(message.request, accepted, __version__)
+        key = manifest_key(stack.prefix, message.run_id)
+        s3.put_object(Bucket=stack.bucket, Key=key, Body=manifest.to_bytes())
+
+
+def _results(s3: Any, helpers: Any, stack: Any) -> list[str]:
+    """Every dataset key (the manifests aside)."""
+    keys: list[str] = helpers.list_keys(s3, stack.bucket, f"{stack.prefix}/dataset=")
+    return keys
+
+
 def _reference(shard_id: int, prefix: str) -> dict[str, bytes]:
     """Data files of one shard from the same use case on the in-memory store."""
     store = MemoryStore()
@@ -49,7 +67,8 @@ def _reference(shard_id: int, prefix: str) -> dict[str, bytes]:
 
 def _objects(s3: Any, helpers: Any, bucket: str) -> dict[str, bytes]:
     return {
-        k: s3.get_object(Bucket=bucket, Key=k)["Body"].read() for k in helpers.list_keys(s3, bucket)
+        k: s3.get_object(Bucket=bucket, Key=k)["Body"].read()
+        for k in helpers.list_keys(s3, bucket, "sweeps/dataset=")
     }
 
 
@@ -74,7 +93,7 @@ def test_injected_shard_one_failure_outcome_dlq_message_no_data(
     driver = esm(stack.queue_url, stack.queue_arn, lambda e: app.handle(e, lambda_context))
     driver.drain()
     assert (driver.invocations, driver.item_failures) == (3, 3)
-    keys = helpers.list_keys(s3, stack.bucket)
+    keys = _results(s3, helpers, stack)
     assert keys == [outcome_key(stack.prefix, RUN_DATE, "shards-run", "failure", 1)]
     outcome = read_parquet_bytes(s3.get_object(Bucket=stack.bucket, Key=keys[0])["Body"].read())
     row = outcome.to_pylist()[0]
@@ -83,7 +102,7 @@ def test_injected_shard_one_failure_outcome_dlq_message_no_data(
     # The DLQ consumer sees the failure already recorded: still exactly one outcome.
     dlq = esm(stack.dlq_url, stack.dlq_arn, lambda e: app.handle(e, lambda_context))
     dlq.drain()
-    assert helpers.list_keys(s3, stack.bucket) == keys
+    assert _results(s3, helpers, stack) == keys
     assert helpers.queue_depth(sqs, stack.dlq_url) == 0
 
 
@@ -153,7 +172,7 @@ def test_crash_mid_shard_then_retry_completes_identically(
     driver = esm(stack.queue_url, stack.queue_arn, lambda e: app.handle(e, lambda_context))
     assert driver.poll(wait=1) == 1 and driver.crashes == 1
     # Two data files were written, no outcome: the shard is still pending.
-    assert len(helpers.list_keys(s3, stack.bucket)) == 2
+    assert len(_results(s3, helpers, stack)) == 2
     driver.drain()
     assert driver.crashes == 1 and driver.item_failures == 0
     objects = _objects(s3, helpers, stack.bucket)
@@ -188,7 +207,7 @@ def test_crash_on_every_attempt_is_recorded_from_the_dlq(
     driver = esm(stack.queue_url, stack.queue_arn, lambda e: app.handle(e, lambda_context))
     driver.drain()
     assert driver.crashes == helpers.MAX_RECEIVE_COUNT
-    leftover = helpers.list_keys(s3, stack.bucket)
+    leftover = _results(s3, helpers, stack)
     assert leftover and not any("dataset=shard_outcomes" in k for k in leftover)
     assert helpers.queue_depth(sqs, stack.dlq_url) == 1
 
@@ -196,7 +215,7 @@ def test_crash_on_every_attempt_is_recorded_from_the_dlq(
     dlq = esm(stack.dlq_url, stack.dlq_arn, lambda e: app.handle(e, lambda_context))
     dlq.drain()
     failure = outcome_key(stack.prefix, RUN_DATE, "shards-run", "failure", 0)
-    assert helpers.list_keys(s3, stack.bucket) == [failure]  # crash leftovers removed
+    assert _results(s3, helpers, stack) == [failure]  # crash leftovers removed
     row = read_parquet_bytes(
         s3.get_object(Bucket=stack.bucket, Key=failure)["Body"].read()
     ).to_pylist()[0]
@@ -217,7 +236,7 @@ def test_unusable_records_are_reported_failed_and_nothing_is_written(
         record["body"] = '{"run_id": "x"}'
     response = app.handle(event, lambda_context)
     assert response == {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}
-    assert helpers.list_keys(s3, stack.bucket) == []
+    assert _results(s3, helpers, stack) == []
 
 
 def test_log_lines_carry_run_id_shard_id_attempt(

@@ -1,4 +1,4 @@
-"""Shard use case over the in-memory store: idempotence and failure recording."""
+"""Shard use case over the in-memory store: idempotence, failure recording, message checks."""
 
 from __future__ import annotations
 
@@ -10,30 +10,57 @@ import pyarrow.parquet as pq
 import pytest
 
 from sim_serverless_sweep.core.contract import parse_request
-from sim_serverless_sweep.core.keys import outcome_key, parse_key
-from sim_serverless_sweep.core.messages import ShardMessage
+from sim_serverless_sweep.core.keys import manifest_key, outcome_key, parse_key
+from sim_serverless_sweep.core.messages import RunManifest, ShardMessage
 from sim_serverless_sweep.core.sharding import Plan
 from sim_serverless_sweep.local.memory import MemoryStore
 from sim_serverless_sweep.runtime.encode import read_parquet_bytes
-from sim_serverless_sweep.runtime.shard import Delivery, deliver, record_failure, run_shard
+from sim_serverless_sweep.runtime.shard import (
+    Delivery,
+    PlanMismatch,
+    UnknownRun,
+    deliver,
+    record_failure,
+    run_shard,
+)
 
 DAY = dt.date(2026, 11, 26)
 
 
-def message(shard_id: int = 0, **fields: object) -> ShardMessage:
-    body = {
+def body(**fields: object) -> dict[str, object]:
+    return {
         "run_id": "rt",
         "seed": 3,
         "shard_count": 2,
         "dimensions": {"horizon_min": [90], "warmup_min": [30], "num_drivers": [20, 30]},
         **fields,
     }
-    request = parse_request(json.dumps(body))
+
+
+def message(shard_id: int = 0, **fields: object) -> ShardMessage:
+    request = parse_request(json.dumps(body(**fields)))
     return ShardMessage.for_shard(request, DAY, Plan.from_request(request), shard_id)
+
+
+def submitted(**fields: object) -> MemoryStore:
+    """A store holding the run's manifest, as submit leaves it (accepted on DAY)."""
+    store = MemoryStore()
+    request = parse_request(json.dumps(body(**fields)))
+    manifest = RunManifest.create(request, dt.datetime(2026, 11, 26, 8, tzinfo=dt.UTC), "t")
+    store.put(manifest_key("p", "rt"), manifest.to_bytes())
+    return store
 
 
 def datasets_of(store: MemoryStore) -> list[str]:
     return sorted(parse_key(k).dataset for k in store.objects if "/dataset=" in f"/{k}")
+
+
+def data_of(store: MemoryStore) -> dict[str, bytes]:
+    return {
+        k: v
+        for k, v in store.objects.items()
+        if "/status=success/shard_id=" in k and "point_index=" in k
+    }
 
 
 def test_success_then_duplicate_is_skipped() -> None:
@@ -64,7 +91,7 @@ def test_replicates_are_row_groups_of_one_file() -> None:
 
 
 def test_failure_after_a_crash_removes_partial_data_and_records_once() -> None:
-    store = MemoryStore()
+    store = submitted()
     run_shard(message(), store, "p", attempt=1)
     success = outcome_key("p", DAY, "rt", "success", 0)
     store.delete(success)  # as if the attempt crashed before its success outcome
@@ -77,7 +104,7 @@ def test_failure_after_a_crash_removes_partial_data_and_records_once() -> None:
 
 
 def test_success_wins_over_a_late_failure_record() -> None:
-    store = MemoryStore()
+    store = submitted()
     run_shard(message(), store, "p", attempt=1)
     before = dict(store.objects)
     assert record_failure(message(), store, "p", 3, RuntimeError("late")) is False
@@ -86,7 +113,7 @@ def test_success_wins_over_a_late_failure_record() -> None:
 
 @pytest.mark.parametrize(("attempt", "expected"), [(1, Delivery.RETRY), (3, Delivery.FAILED)])
 def test_injected_shard_retries_then_fails_without_data(attempt: int, expected: Delivery) -> None:
-    store = MemoryStore()
+    store = submitted(failure_injection_shards=[0])
     result = deliver(message(failure_injection_shards=[0]), store, "p", attempt, 3)
     assert result.delivery is expected
     assert type(result.error).__name__ == "InjectedFailure"
@@ -94,7 +121,76 @@ def test_injected_shard_retries_then_fails_without_data(attempt: int, expected: 
 
 
 def test_later_success_removes_stale_failure() -> None:
-    store = MemoryStore()
+    store = submitted()
     record_failure(message(), store, "p", 3, RuntimeError("transient"))
     assert run_shard(message(), store, "p", attempt=1) is Delivery.SUCCEEDED
     assert outcome_key("p", DAY, "rt", "failure", 0) not in store.objects
+
+
+# --- messages are checked against the run's plan (item 15) --------------------------
+
+
+@pytest.mark.parametrize("attempt", [1, 3])
+def test_a_message_of_an_unknown_run_writes_nothing_at_all(attempt: int) -> None:
+    store = MemoryStore()
+    result = deliver(message(), store, "p", attempt, 3)
+    assert result.delivery is (Delivery.RETRY if attempt == 1 else Delivery.FAILED)
+    assert isinstance(result.error, UnknownRun)
+    assert "no run manifest" in str(result.error)
+    assert record_failure(message(), store, "p", 3, RuntimeError("dlq")) is False
+    assert store.objects == {}
+
+
+def _bad(kind: str) -> ShardMessage:
+    good = message(0)  # the plan gives shard 0 the range [0, 1)
+    changes: dict[str, object] = {
+        "empty range": {"stop_point_index": 0},
+        "overlapping range": {"stop_point_index": 2},
+        "another shard's range": {"first_point_index": 1, "stop_point_index": 2},
+        "other request": {"request": message(0, seed=4).request},
+        "other run_date": {"run_date": DAY + dt.timedelta(days=1)},
+    }[kind]
+    return good.model_copy(update=changes)
+
+
+@pytest.mark.parametrize(
+    ("kind", "says"),
+    [
+        ("empty range", "point range [0, 0) is not the plan's [0, 1)"),
+        ("overlapping range", "point range [0, 2) is not the plan's [0, 1)"),
+        ("another shard's range", "point range [1, 2) is not the plan's [0, 1)"),
+        ("other request", "its request differs"),
+        ("other run_date", "run_date 2026-11-27 is not the run's 2026-11-26"),
+    ],
+)
+def test_a_message_off_its_plan_fails_before_any_write(kind: str, says: str) -> None:
+    store = submitted()
+    before = dict(store.objects)
+    retry = deliver(_bad(kind), store, "p", 1, 3)
+    assert retry.delivery is Delivery.RETRY and isinstance(retry.error, PlanMismatch)
+    assert says in str(retry.error)
+    assert store.objects == before
+    result = deliver(_bad(kind), store, "p", 3, 3)
+    assert result.delivery is Delivery.FAILED
+    # The failure is the plan's shard 0, under the run's date, naming the mismatch.
+    assert data_of(store) == {}
+    row = read_parquet_bytes(store.objects[outcome_key("p", DAY, "rt", "failure", 0)]).to_pylist()
+    assert (row[0]["error_type"], row[0]["first_point_index"], row[0]["points"]) == (
+        "PlanMismatch",
+        0,
+        1,
+    )
+    assert says in row[0]["error_message"]
+    # The shard itself still runs when its real message arrives.
+    assert run_shard(message(0), store, "p", attempt=1) is Delivery.SUCCEEDED
+    assert outcome_key("p", DAY, "rt", "failure", 0) not in store.objects
+
+
+def test_a_shard_id_outside_the_plan_fails_and_records_nothing() -> None:
+    store = submitted()
+    before = dict(store.objects)
+    stray = message(0).model_copy(update={"shard_id": 7})
+    result = deliver(stray, store, "p", 3, 3)
+    assert result.delivery is Delivery.FAILED and isinstance(result.error, PlanMismatch)
+    assert "shard_id is outside [0, 2)" in str(result.error)
+    assert store.objects == before

@@ -19,10 +19,11 @@ from sim_serverless_sweep.core.keys import (
     DataDataset,
     OutcomeStatus,
     data_key,
+    manifest_key,
     outcome_key,
     shard_data_prefix,
 )
-from sim_serverless_sweep.core.messages import ShardMessage
+from sim_serverless_sweep.core.messages import RunManifest, ShardMessage, request_digest
 from sim_serverless_sweep.core.schemas import STORAGE_SCHEMAS
 from sim_serverless_sweep.core.sharding import Plan, point_seed
 from sim_serverless_sweep.runtime.encode import (
@@ -47,6 +48,18 @@ class InjectedFailure(RuntimeError):
     """Raised for shards listed in failure_injection_shards, on every attempt."""
 
 
+class ShardMessageError(ValueError):
+    """A shard message that its run's manifest does not vouch for; nothing was written."""
+
+
+class UnknownRun(ShardMessageError):
+    """The message's run_id has no manifest under the results prefix."""
+
+
+class PlanMismatch(ShardMessageError):
+    """The message differs from its run's plan (request, run_date, shard_id or range)."""
+
+
 class Delivery(enum.Enum):
     """What became of one delivery of a shard message."""
 
@@ -62,6 +75,52 @@ class DeliveryResult:
     error: BaseException | None = None
 
 
+def load_run_manifest(store: ObjectStore, prefix: str, run_id: str) -> RunManifest | None:
+    data = store.get(manifest_key(prefix, run_id))
+    return RunManifest.from_bytes(data) if data is not None else None
+
+
+def check_message(message: ShardMessage, store: ObjectStore, prefix: str) -> RunManifest:
+    """The run's manifest, if the message is one of its plan's shards; raise otherwise.
+
+    UnknownRun without a manifest; PlanMismatch when the request, run_date, shard_id or
+    point range differs from what the manifest's plan gives that shard.
+    """
+    manifest = load_run_manifest(store, prefix, message.run_id)
+    if manifest is None:
+        raise UnknownRun(
+            f"run_id {message.run_id!r}: no run manifest at "
+            f"{manifest_key(prefix, message.run_id)}; the message belongs to no submitted "
+            "run, so nothing is written for it"
+        )
+    problems: list[str] = []
+    if request_digest(message.request) != manifest.request_sha256:
+        problems.append("its request differs from the run's (request_sha256)")
+    if message.run_date != manifest.run_date:
+        problems.append(f"run_date {message.run_date} is not the run's {manifest.run_date}")
+    if not 0 <= message.shard_id < manifest.shard_count:
+        problems.append(f"shard_id is outside [0, {manifest.shard_count})")
+    else:
+        span = Plan.from_request(manifest.request).shard_range(message.shard_id)
+        if message.point_range != span:
+            problems.append(
+                f"point range [{message.first_point_index}, {message.stop_point_index}) is not "
+                f"the plan's [{span.start}, {span.stop})"
+            )
+    if problems:
+        raise PlanMismatch(
+            f"shard {message.shard_id} of run {message.run_id!r} does not match the run's "
+            f"plan: {'; '.join(problems)}"
+        )
+    return manifest
+
+
+def planned_message(manifest: RunManifest, shard_id: int) -> ShardMessage:
+    """The message the run's plan gives a shard (what submit enqueues)."""
+    plan = Plan.from_request(manifest.request)
+    return ShardMessage.for_shard(manifest.request, manifest.run_date, plan, shard_id)
+
+
 def run_shard(
     message: ShardMessage,
     store: ObjectStore,
@@ -74,6 +133,9 @@ def run_shard(
     """Simulate every point of a shard and store its four datasets.
 
     Returns ALREADY_DONE without work when the success outcome exists (unless force).
+    Trusts its message: queue deliveries reach it through :func:`deliver`, which checks
+    the message against the run's manifest first (calibration runs one-point shards
+    outside any plan).
     """
     success_key = outcome_key(prefix, message.run_date, message.run_id, "success", message.shard_id)
     if not force and store.exists(success_key):
@@ -126,8 +188,19 @@ def record_failure(
     attempt left behind are removed, so a failed shard ends with no data files. If a
     duplicate delivery has succeeded meanwhile, success wins: the failure is withdrawn
     and its data kept. (A success that lands while the files are being removed can still
-    lose files; queries read data only of shards with a success outcome.)
+    lose files; queries read data only of shards with a success outcome.) Nothing is
+    recorded for a message of an unknown run or with a shard_id outside the plan.
     """
+    manifest = load_run_manifest(store, prefix, message.run_id)
+    if manifest is None:
+        # Nothing at all: an outcome would create result folders for a run that has no
+        # manifest (status cannot see it, `sweep runs` cannot list or delete it).
+        return False
+    if not 0 <= message.shard_id < manifest.shard_count:
+        return False  # an outcome would count a failed shard the run does not have
+    # The plan's own shard, whatever the message claimed: the record lands under the
+    # run's run_date with the shard's real range, and the error says what was wrong.
+    message = planned_message(manifest, message.shard_id)
     finished = clock()
     body = outcome_bytes(message, "failure", attempts, started or finished, finished, error)
     failure_key = outcome_key(prefix, message.run_date, message.run_id, "failure", message.shard_id)
@@ -156,12 +229,16 @@ def deliver(
     clock: Clock = utc_now,
     force: bool = False,
 ) -> DeliveryResult:
-    """Handle one delivery: run the shard; on the last attempt record the failure.
+    """Handle one delivery: check the message, run the shard; on the last attempt record
+    the failure.
 
-    The caller maps RETRY/FAILED to its transport (re-queue, batch item failure).
+    A message its run's manifest does not vouch for (ShardMessageError) fails like any
+    other error, before anything is written. The caller maps RETRY/FAILED to its
+    transport (re-queue, batch item failure).
     """
     started = clock()
     try:
+        check_message(message, store, prefix)
         return DeliveryResult(run_shard(message, store, prefix, attempt, clock=clock, force=force))
     except Exception as exc:  # any shard error is data: retried, then recorded
         if attempt >= max_attempts:
