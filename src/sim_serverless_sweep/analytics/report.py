@@ -32,9 +32,19 @@ from typing import Any
 
 import jinja2
 
+from sim_serverless_sweep.analytics.compare import (
+    Comparison,
+    by_metric,
+    compare_runs,
+    difference_table,
+    load_manifest,
+    metric_table,
+    overview,
+    swept_parameters,
+)
 from sim_serverless_sweep.analytics.options import WAIT_BOUND_MIN, WAIT_COLUMNS, WAIT_METRICS
 from sim_serverless_sweep.analytics.views import connect
-from sim_serverless_sweep.core.keys import KeyLayoutError, check_prefix, manifest_key
+from sim_serverless_sweep.core.keys import KeyLayoutError, check_prefix
 from sim_serverless_sweep.core.messages import RunManifest
 from sim_serverless_sweep.core.sharding import Plan
 from sim_serverless_sweep.sim import METRICS_SCHEMA, PARAMETERS
@@ -54,6 +64,7 @@ _WAIT_NAMES = {"mean": "mean wait", "p50": "median (p50) wait", "p95": "p95 wait
 FLEET_DIM = "num_drivers"
 COMMISSION_DIM = "commission_rate"
 MISSING_ROWS_SHOWN = 200  # the missing-points table stays readable on huge grids
+FLAGGED_ROWS_SHOWN = 200  # likewise the comparison's flagged differences
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,16 +256,6 @@ def _setting(params: Mapping[str, float], dims: Sequence[str]) -> str:
 # --------------------------------------------------------------------------- data
 
 
-def _load_manifest(results: Path, prefix: str, run_id: str) -> RunManifest | None:
-    try:
-        path = results / manifest_key(prefix, run_id)
-    except KeyLayoutError as exc:
-        raise ValueError(f"run_id {run_id!r}: {exc}") from None
-    if not path.is_file():
-        return None
-    return RunManifest.from_bytes(path.read_bytes())
-
-
 def _swept_dimensions(manifest: RunManifest | None, stats: Sequence[PointStat]) -> list[str]:
     if manifest is not None:
         names = [n for n, v in manifest.request.dimensions.items() if len(v) > 1]
@@ -358,7 +359,7 @@ def load_run(results: Path, prefix: str, run_id: str) -> RunData:
         prefix = check_prefix(prefix)
     except KeyLayoutError as exc:
         raise ValueError(str(exc)) from None
-    manifest = _load_manifest(results, prefix, run_id)
+    manifest = load_manifest(results, prefix, run_id)
     con = connect(results, prefix)
     outcomes = _outcomes(con, run_id)
     where = results / prefix if prefix else results
@@ -589,15 +590,18 @@ def _legend(ax: Any, title: str | None, gone: bool, partial: bool) -> None:
         ax.legend(handles, labels, title=title, fontsize=8, title_fontsize=8)
 
 
-def _figure_title(metric: str, dims: Sequence[str], replications: int, holes: bool) -> str:
+def _figure_title(
+    metric: str, dims: Sequence[str], replications: int, holes: bool, subject: str | None = None
+) -> str:
     words = [d.replace("_", " ") for d in dims]
-    title = f"{_pretty(metric)} vs {words[0]}"
+    title = f"{subject or _pretty(metric)} vs {words[0]}"
     if len(words) > 1:
         title += f" by {words[1]}"
     if len(words) > 3:
         title += f"\n(mean over {', '.join(words[3:])})"
     if replications > 1:
-        title += f"\nbands: 95% CI across {replications} replications"
+        what = "of the difference" if subject else f"across {replications} replications"
+        title += f"\nbands: 95% CI {what}"
     if holes:
         title += "\n× at the foot: no data (failed or pending shard)"
     return title
@@ -623,20 +627,28 @@ def metric_figure(
     dims: Sequence[str],
     replications: int,
     missing: Sequence[Mapping[str, float]] = (),
+    *,
+    difference: tuple[str, str] | None = None,
 ) -> Any:
     """Figure of one metric over up to three swept dimensions (others averaged).
 
     ``missing`` holds the parameters of points without data: no line runs through their
     cells, which get a cross at the foot of the panel (or a ring on the mean when other
-    points of an averaged cell have data).
+    points of an averaged cell have data). With ``difference=(run_a, run_b)`` the stats
+    are B − A (mean and interval of the difference): a share's band is clipped to
+    [-1, 1], the axis says B − A and a dashed line marks 0.
     """
     from matplotlib import colormaps
     from matplotlib.figure import Figure
 
     keys = list(reversed(dims[:3]))  # facet, colour, x: the x value is a cell's last
-    grouped = group_bands(stats, keys, metric_bounds(metric))
+    bounds = metric_bounds(metric)
+    if difference is not None and bounds is not None:
+        bounds = (bounds[0] - bounds[1], bounds[1] - bounds[0])
+    grouped = group_bands(stats, keys, bounds)
     if not dims:
-        return _single_point_figure(metric, next(iter(grouped.values())))
+        figure = _single_point_figure(metric, next(iter(grouped.values())))
+        return figure if difference is None else _as_difference(figure, metric, difference)
     holes = {tuple(m[k] for k in keys) for m in missing}
     cells = set(grouped) | holes
     facets: list[float | None] = [None]
@@ -674,7 +686,21 @@ def metric_figure(
     for r in range(nrows):
         axes[r * ncols].set_ylabel(axis_label(metric))
     _legend(axes[0], axis_label(dims[1]) if len(dims) > 1 else None, any_gone, any_partial)
-    figure.suptitle(_figure_title(metric, dims, replications, bool(holes)), fontsize=12)
+    subject = f"{_pretty(metric)}: {difference[1]} − {difference[0]}" if difference else None
+    title = _figure_title(metric, dims, replications, bool(holes), subject)
+    figure.suptitle(title, fontsize=12)
+    return figure if difference is None else _as_difference(figure, metric, difference)
+
+
+def _as_difference(figure: Any, metric: str, runs: tuple[str, str]) -> Any:
+    """A metric figure turned into a B − A figure: zero line, axis label saying B − A."""
+    for ax in figure.axes:
+        if ax.get_visible():
+            ax.axhline(0.0, color="#444444", linewidth=1.0, linestyle="--", zorder=1)
+            if ax.get_ylabel():
+                ax.set_ylabel(f"B − A: {axis_label(metric)}")
+            if ax.get_title().endswith("(one grid point)"):
+                ax.set_title(f"{_pretty(metric)}: {runs[1]} − {runs[0]} (one grid point)")
     return figure
 
 
@@ -815,7 +841,55 @@ def draw_charts(run: RunData, out: Path) -> dict[str, list[Chart]]:
     return charts
 
 
+def compare_charts(comparison: Comparison, out: Path) -> list[Chart]:
+    """One B − A chart per compared metric over the matched points' swept parameters."""
+    dims = swept_parameters(comparison)
+    a, b = comparison.a.run_id, comparison.b.run_id
+    replications = max(comparison.a.replications, comparison.b.replications)
+    charts: list[Chart] = []
+    for metric, differences in by_metric(comparison).items():
+        stats = [
+            PointStat(d.point_a, d.params, d.n_a, d.difference, d.low, d.high)
+            for d in differences
+            if d.difference is not None
+        ]
+        if not stats:
+            continue
+        summary = comparison.summaries[metric]
+        caption = (
+            f"{_pretty(metric)}, {b} − {a} ({_unit_label(metric_unit(metric))}) at "
+            f"{len(stats)} matched point(s): {summary.moved} moved ({summary.up} up, "
+            f"{summary.down} down), i.e. their 95% interval excludes 0 (dashed line)."
+        )
+        if summary.compared:
+            caption += f" Shaded: the 95% interval of the difference; {comparison.pairing}."
+        if summary.without_interval:
+            caption += (
+                f" {summary.without_interval} point(s) have no interval (fewer than two "
+                "replications with a value)."
+            )
+        figure = metric_figure(metric, stats, dims, replications, difference=(a, b))
+        alt = f"{_pretty(metric)} difference chart"
+        charts.append(_chart(out, f"compare_{metric}.png", figure, alt, caption))
+    return charts
+
+
 # --------------------------------------------------------------------------- context
+
+
+def compare_context(comparison: Comparison, charts: Sequence[Chart]) -> dict[str, Any]:
+    """Plain values of the comparison panel: sentences, tables and charts."""
+    header, rows = metric_table(comparison)
+    flagged = [d for d in comparison.differences if d.flagged]
+    flagged_header, flagged_rows = difference_table(comparison, flagged[:FLAGGED_ROWS_SHOWN])
+    return {
+        "run_b": comparison.b.run_id,
+        "overview": overview(comparison),
+        "metrics": Table(header, rows, numeric=(1, 2, 3, 4, 5, 6)),
+        "flagged": Table(flagged_header, flagged_rows, numeric=(3, 4, 5, 6, 7)),
+        "flagged_count": len(flagged),
+        "charts": list(charts),
+    }
 
 
 def _ci_text(metric: str, point: PointStat) -> str:
@@ -921,8 +995,12 @@ def build_context(
     max_wait: float = WAIT_BOUND_MIN,
     wait_metric: str = "mean",
     generated: dt.datetime | None = None,
+    comparison: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Plain values for the template: strings, tables and charts (no markup)."""
+    """Plain values for the template: strings, tables and charts (no markup).
+
+    ``comparison`` is the panel from :func:`compare_context`, or None for no panel.
+    """
     when = generated or dt.datetime.now(dt.UTC)
     errors = Table(
         ["shard", "attempts", "points", "error"],
@@ -954,6 +1032,7 @@ def build_context(
         "missing_params_known": run.manifest is not None,
         "charts": charts,
         "errors": errors,
+        "comparison": comparison,
     }
 
 
@@ -982,6 +1061,8 @@ def build_report(
     *,
     max_wait: float = WAIT_BOUND_MIN,
     wait_metric: str = "mean",
+    compare: str | None = None,
+    compare_ignore: Sequence[str] = (),
 ) -> Path:
     """Write ``out/report.html`` and the chart PNGs for one run; return the HTML path.
 
@@ -990,6 +1071,12 @@ def build_report(
     one, and naming the run and folder when the run has no manifest and no shard
     outcomes there; nothing is written then.
 
+    ``compare`` names a second run: the report then has a comparison panel with this run
+    as A and that one as B (``analytics.compare.compare_runs`` over the key metrics,
+    points matched on every parameter except those in ``compare_ignore``), with one
+    B − A chart per metric (``compare_METRIC.png``). A bad second run or parameter is a
+    ValueError before anything is written.
+
     >>> build_report(Path("/nonexistent"), "sweeps", "no-such-run", Path("/tmp/r"))
     Traceback (most recent call last):
     ...
@@ -997,9 +1084,17 @@ def build_report(
     """
     check_options(max_wait, wait_metric)
     run = load_run(results, prefix, run_id)
+    comparison = None
+    if compare is not None:
+        comparison = compare_runs(
+            results, prefix, run_id, compare, metrics=tuple(KEY_METRICS), ignore=compare_ignore
+        )
     out.mkdir(parents=True, exist_ok=True)
     charts = draw_charts(run, out)
-    page = render(build_context(run, charts, max_wait, wait_metric))
+    panel = (
+        None if comparison is None else compare_context(comparison, compare_charts(comparison, out))
+    )
+    page = render(build_context(run, charts, max_wait, wait_metric, comparison=panel))
     path = out / "report.html"
     path.write_text(page, encoding="utf-8")
     return path
