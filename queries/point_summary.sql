@@ -18,7 +18,16 @@ WITH metric_names AS (
         ('platform_revenue'),
         ('on_trip_identity_ratio'),
         ('en_route_identity_ratio'),
-        ('reposition_km')
+        ('reposition_km'),
+        ('mean_surge_multiplier'),
+        ('acceptance_rate'),
+        ('trips_per_driver_hour'),
+        ('pool_online_share'),
+        ('active_drivers'),
+        ('online_hours_per_active_driver'),
+        ('marginal_wage'),
+        ('marginal_wage_percentile'),
+        ('supply_elasticity')
     ) AS m (metric)
 ),
 t_quantiles AS (
@@ -33,7 +42,7 @@ t_quantiles AS (
 ),
 long_values AS (
     SELECT
-        s.run_id, s.point_index, s.commission_rate, s.num_drivers, s.num_riders, s.city_size_km, s.speed_kmh, s.horizon_min, s.warmup_min, s.request_rate_per_hour, s.price_elasticity, s.wait_elasticity, s.patience_mean_min, s.base_fare, s.per_km_fare, s.per_min_fare, s.operating_cost_per_km, s.reservation_wage_mean, s.reservation_wage_spread, s.max_pickup_km, s.reference_fare, s.reference_wait_min, s.earnings_memory_min, s.supply_response_per_min, s.match_interval_s, s.reposition_rate_per_min, m.metric,
+        s.run_id, s.point_index, s.commission_rate, s.num_drivers, s.num_riders, s.city_size_km, s.speed_kmh, s.horizon_min, s.warmup_min, s.request_rate_per_hour, s.price_elasticity, s.wait_elasticity, s.patience_mean_min, s.base_fare, s.per_km_fare, s.per_min_fare, s.operating_cost_per_km, s.reservation_wage_mean, s.reservation_wage_spread, s.max_pickup_km, s.reference_fare, s.reference_wait_min, s.earnings_memory_min, s.supply_response_per_min, s.match_interval_s, s.reposition_rate_per_min, s.start_hour, s.morning_peak_amplitude, s.morning_peak_hour, s.evening_peak_amplitude, s.evening_peak_hour, s.peak_width_hours, s.hotspot_share, s.hotspot_destination_share, s.hotspot_size_share, s.surge_max, s.surge_sensitivity, s.acceptance_wage_share, s.decline_timeout_s, s.shift_mean_hours, s.rest_mean_hours, m.metric,
         CASE m.metric
             WHEN 'requests' THEN CAST(s.requests AS DOUBLE)
             WHEN 'completed' THEN CAST(s.completed AS DOUBLE)
@@ -51,23 +60,32 @@ long_values AS (
             WHEN 'on_trip_identity_ratio' THEN CAST(s.on_trip_identity_ratio AS DOUBLE)
             WHEN 'en_route_identity_ratio' THEN CAST(s.en_route_identity_ratio AS DOUBLE)
             WHEN 'reposition_km' THEN CAST(s.reposition_km AS DOUBLE)
+            WHEN 'mean_surge_multiplier' THEN CAST(s.mean_surge_multiplier AS DOUBLE)
+            WHEN 'acceptance_rate' THEN CAST(s.acceptance_rate AS DOUBLE)
+            WHEN 'trips_per_driver_hour' THEN CAST(s.trips_per_driver_hour AS DOUBLE)
+            WHEN 'pool_online_share' THEN CAST(s.pool_online_share AS DOUBLE)
+            WHEN 'active_drivers' THEN CAST(s.active_drivers AS DOUBLE)
+            WHEN 'online_hours_per_active_driver' THEN CAST(s.online_hours_per_active_driver AS DOUBLE)
+            WHEN 'marginal_wage' THEN CAST(s.marginal_wage AS DOUBLE)
+            WHEN 'marginal_wage_percentile' THEN CAST(s.marginal_wage_percentile AS DOUBLE)
+            WHEN 'supply_elasticity' THEN CAST(s.supply_elasticity AS DOUBLE)
         END AS value
     FROM shard_metrics AS s
     CROSS JOIN metric_names AS m
 ),
 stats AS (
     SELECT
-        run_id, point_index, commission_rate, num_drivers, num_riders, city_size_km, speed_kmh, horizon_min, warmup_min, request_rate_per_hour, price_elasticity, wait_elasticity, patience_mean_min, base_fare, per_km_fare, per_min_fare, operating_cost_per_km, reservation_wage_mean, reservation_wage_spread, max_pickup_km, reference_fare, reference_wait_min, earnings_memory_min, supply_response_per_min, match_interval_s, reposition_rate_per_min, metric,
+        run_id, point_index, commission_rate, num_drivers, num_riders, city_size_km, speed_kmh, horizon_min, warmup_min, request_rate_per_hour, price_elasticity, wait_elasticity, patience_mean_min, base_fare, per_km_fare, per_min_fare, operating_cost_per_km, reservation_wage_mean, reservation_wage_spread, max_pickup_km, reference_fare, reference_wait_min, earnings_memory_min, supply_response_per_min, match_interval_s, reposition_rate_per_min, start_hour, morning_peak_amplitude, morning_peak_hour, evening_peak_amplitude, evening_peak_hour, peak_width_hours, hotspot_share, hotspot_destination_share, hotspot_size_share, surge_max, surge_sensitivity, acceptance_wage_share, decline_timeout_s, shift_mean_hours, rest_mean_hours, metric,
         count(*) AS replicates,
         count(value) AS n,
         avg(value) AS mean,
         stddev_samp(value) AS stddev
     FROM long_values
-    GROUP BY run_id, point_index, commission_rate, num_drivers, num_riders, city_size_km, speed_kmh, horizon_min, warmup_min, request_rate_per_hour, price_elasticity, wait_elasticity, patience_mean_min, base_fare, per_km_fare, per_min_fare, operating_cost_per_km, reservation_wage_mean, reservation_wage_spread, max_pickup_km, reference_fare, reference_wait_min, earnings_memory_min, supply_response_per_min, match_interval_s, reposition_rate_per_min, metric
+    GROUP BY run_id, point_index, commission_rate, num_drivers, num_riders, city_size_km, speed_kmh, horizon_min, warmup_min, request_rate_per_hour, price_elasticity, wait_elasticity, patience_mean_min, base_fare, per_km_fare, per_min_fare, operating_cost_per_km, reservation_wage_mean, reservation_wage_spread, max_pickup_km, reference_fare, reference_wait_min, earnings_memory_min, supply_response_per_min, match_interval_s, reposition_rate_per_min, start_hour, morning_peak_amplitude, morning_peak_hour, evening_peak_amplitude, evening_peak_hour, peak_width_hours, hotspot_share, hotspot_destination_share, hotspot_size_share, surge_max, surge_sensitivity, acceptance_wage_share, decline_timeout_s, shift_mean_hours, rest_mean_hours, metric
 ),
 with_t AS (
     SELECT
-        st.run_id, st.point_index, st.commission_rate, st.num_drivers, st.num_riders, st.city_size_km, st.speed_kmh, st.horizon_min, st.warmup_min, st.request_rate_per_hour, st.price_elasticity, st.wait_elasticity, st.patience_mean_min, st.base_fare, st.per_km_fare, st.per_min_fare, st.operating_cost_per_km, st.reservation_wage_mean, st.reservation_wage_spread, st.max_pickup_km, st.reference_fare, st.reference_wait_min, st.earnings_memory_min, st.supply_response_per_min, st.match_interval_s, st.reposition_rate_per_min, st.metric,
+        st.run_id, st.point_index, st.commission_rate, st.num_drivers, st.num_riders, st.city_size_km, st.speed_kmh, st.horizon_min, st.warmup_min, st.request_rate_per_hour, st.price_elasticity, st.wait_elasticity, st.patience_mean_min, st.base_fare, st.per_km_fare, st.per_min_fare, st.operating_cost_per_km, st.reservation_wage_mean, st.reservation_wage_spread, st.max_pickup_km, st.reference_fare, st.reference_wait_min, st.earnings_memory_min, st.supply_response_per_min, st.match_interval_s, st.reposition_rate_per_min, st.start_hour, st.morning_peak_amplitude, st.morning_peak_hour, st.evening_peak_amplitude, st.evening_peak_hour, st.peak_width_hours, st.hotspot_share, st.hotspot_destination_share, st.hotspot_size_share, st.surge_max, st.surge_sensitivity, st.acceptance_wage_share, st.decline_timeout_s, st.shift_mean_hours, st.rest_mean_hours, st.metric,
         st.replicates, st.n, st.mean, st.stddev,
         CASE
             WHEN st.n < 2 THEN NULL
@@ -79,7 +97,7 @@ with_t AS (
     LEFT JOIN t_quantiles AS tq ON tq.df = st.n - 1
 )
 SELECT
-    run_id, point_index, commission_rate, num_drivers, num_riders, city_size_km, speed_kmh, horizon_min, warmup_min, request_rate_per_hour, price_elasticity, wait_elasticity, patience_mean_min, base_fare, per_km_fare, per_min_fare, operating_cost_per_km, reservation_wage_mean, reservation_wage_spread, max_pickup_km, reference_fare, reference_wait_min, earnings_memory_min, supply_response_per_min, match_interval_s, reposition_rate_per_min, metric, replicates, n, mean, stddev,
+    run_id, point_index, commission_rate, num_drivers, num_riders, city_size_km, speed_kmh, horizon_min, warmup_min, request_rate_per_hour, price_elasticity, wait_elasticity, patience_mean_min, base_fare, per_km_fare, per_min_fare, operating_cost_per_km, reservation_wage_mean, reservation_wage_spread, max_pickup_km, reference_fare, reference_wait_min, earnings_memory_min, supply_response_per_min, match_interval_s, reposition_rate_per_min, start_hour, morning_peak_amplitude, morning_peak_hour, evening_peak_amplitude, evening_peak_hour, peak_width_hours, hotspot_share, hotspot_destination_share, hotspot_size_share, surge_max, surge_sensitivity, acceptance_wage_share, decline_timeout_s, shift_mean_hours, rest_mean_hours, metric, replicates, n, mean, stddev,
     mean - t_critical * stddev / sqrt(CAST(n AS DOUBLE)) AS ci95_low,
     mean + t_critical * stddev / sqrt(CAST(n AS DOUBLE)) AS ci95_high
 FROM with_t

@@ -231,6 +231,13 @@ BAD_REQUESTS: list[tuple[str, Any, str, str]] = [
         "dimensions.num_riders",
         "allows at most 5,000,000",
     ),
+    (
+        # 640,000 requests at most without the peak; the peak hour can hold 11x the rate.
+        "demand-peak-over-model-limit",
+        dims(num_riders=[200_000], morning_peak_amplitude=[0.0, 10.0]),
+        "dimensions.num_riders",
+        "time-of-day peaks",
+    ),
     ("body-too-large", variant(run_id="x", note="y" * 70_000), "request", "limit"),
 ]
 

@@ -40,7 +40,7 @@ HEADLINE = (
     "driver_net_hourly_earnings",
 )
 # Idle drivers would pile up at the edges of a glutted market without repositioning.
-OVERSUPPLIED = {"num_drivers": 300, "num_riders": 400, "reservation_wage_mean": 5.0}
+OVERSUPPLIED = {"num_drivers": 800, "num_riders": 1_600, "reservation_wage_mean": 5.0}
 
 
 @pytest.mark.parametrize("market", [OVERSUPPLIED, TIGHT], ids=["oversupplied", "undersupplied"])

@@ -32,6 +32,21 @@ SCENARIOS: list[dict[str, int | float]] = [
     {"num_drivers": 1, "num_riders": 50, **SMALL},
     {"request_rate_per_hour": 0.0, **SMALL},
     {"reservation_wage_spread": 0.0, "commission_rate": 0.5, **SMALL},
+    # Every v2 mechanism on at once, in a tight market.
+    {
+        "num_drivers": 40,
+        "num_riders": 1_200,
+        "morning_peak_amplitude": 1.5,
+        "start_hour": 6.0,
+        "hotspot_share": 0.6,
+        "hotspot_destination_share": 0.3,
+        "surge_max": 3.0,
+        "acceptance_wage_share": 1.0,
+        "shift_mean_hours": 2.0,
+        "rest_mean_hours": 1.0,
+        "match_interval_s": 7,
+        **SMALL,
+    },
 ]
 
 
@@ -167,6 +182,9 @@ def test_invariants_hold_across_market_shapes(params: dict[str, int | float]) ->
     reservation_wage_spread=st.sampled_from([0.0, 4.0, 20.0]),
     patience_mean_min=st.floats(0.5, 30.0),
     max_pickup_km=st.floats(0.1, 12.0),
+    match_interval_s=st.sampled_from([1, 13, 30, 60]),
+    surge_max=st.sampled_from([1.0, 2.0]),
+    shift_mean_hours=st.sampled_from([0.0, 1.0]),
     seed=st.integers(0, 2**32),
 )
 def test_invariants_hold_for_random_parameters(
@@ -176,6 +194,9 @@ def test_invariants_hold_for_random_parameters(
     reservation_wage_spread: float,
     patience_mean_min: float,
     max_pickup_km: float,
+    match_interval_s: int,
+    surge_max: float,
+    shift_mean_hours: float,
     seed: int,
 ) -> None:
     params: dict[str, int | float] = {
@@ -185,6 +206,9 @@ def test_invariants_hold_for_random_parameters(
         "reservation_wage_spread": reservation_wage_spread,
         "patience_mean_min": patience_mean_min,
         "max_pickup_km": max_pickup_km,
+        "match_interval_s": match_interval_s,
+        "surge_max": surge_max,
+        "shift_mean_hours": shift_mean_hours,
         "horizon_min": 150,
         "warmup_min": 30,
     }

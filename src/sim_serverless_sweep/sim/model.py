@@ -357,6 +357,32 @@ def demand_bound(p: Mapping[str, ParamValue]) -> float:
     return MAX_PRICE_MULTIPLIER if float(p["price_elasticity"]) > 0.0 else 1.0
 
 
+def daily_profile(p: Mapping[str, ParamValue], minutes: FloatArray) -> FloatArray:
+    """Request-rate factor at each minute: 1 plus a Gaussian bump per peak, on the
+    24-hour clock (``start_hour`` at minute 0). Exactly 1 with both amplitudes 0."""
+    factor = np.ones(minutes.size)
+    hour = (float(p["start_hour"]) + minutes / 60.0) % 24.0
+    width = float(p["peak_width_hours"])
+    for peak in ("morning", "evening"):
+        amplitude = float(p[f"{peak}_peak_amplitude"])
+        if amplitude > 0.0:
+            off = np.abs(hour - float(p[f"{peak}_peak_hour"]))
+            off = np.minimum(off, 24.0 - off)
+            factor += amplitude * np.exp(-0.5 * (off / width) ** 2)
+    return factor
+
+
+def _in_hotspot(
+    u: FloatArray, pick: FloatArray, share: float, side: float, size_share: float
+) -> FloatArray:
+    """Coordinates from uniform draws ``u`` (in [0, side)): those with ``pick < share``
+    are squeezed into the central square of side ``size_share x side``."""
+    if share <= 0.0:
+        return u
+    hot = side * size_share
+    return np.where(pick < share, (side - hot) / 2.0 + u * size_share, u)
+
+
 def draw_candidates(p: Mapping[str, ParamValue], rng: np.random.Generator) -> Candidates:
     """Every candidate request of the run, drawn up front block by block."""
     horizon = int(p["horizon_min"])
@@ -366,16 +392,25 @@ def draw_candidates(p: Mapping[str, ParamValue], rng: np.random.Generator) -> Ca
     rate = float(p["num_riders"]) * float(p["request_rate_per_hour"]) / 60.0 * bound
     blocks: list[tuple[FloatArray, ...]] = []
     riders: list[IntArray] = []
-    block = int(min(60, max(1, DEMAND_BLOCK_DRAWS // max(rate, 1.0))))
+    peak = 1.0 + float(p["morning_peak_amplitude"]) + float(p["evening_peak_amplitude"])
+    # Block length depends on rates only, so block boundaries do not move with the horizon.
+    block = int(min(60, max(1, DEMAND_BLOCK_DRAWS // max(rate * peak, 1.0))))
+    n_blocks = -(-horizon // block)
+    profile = daily_profile(p, np.arange(n_blocks * block, dtype=np.float64) + 0.5)
+    hot_o, hot_d = float(p["hotspot_share"]), float(p["hotspot_destination_share"])
+    size_share = float(p["hotspot_size_share"])
     for b0 in range(0, horizon, block):
         n_min = min(block, horizon - b0)
-        counts = rng.poisson(rate, block)[:n_min]
+        counts = rng.poisson(rate * profile[b0 : b0 + block])[:n_min]
         n = int(counts.sum())
         time = np.repeat(np.arange(b0, b0 + n_min, dtype=np.float64), counts) + rng.random(n)
         rider = rng.integers(0, int(p["num_riders"]), n, dtype=np.int64)
         ends = rng.random((4, n)) * side
         patience = rng.exponential(float(p["patience_mean_min"]), n)
         accept_u = rng.random(n)
+        picks = rng.random((2, n))
+        for i, share in ((0, hot_o), (1, hot_o), (2, hot_d), (3, hot_d)):
+            ends[i] = _in_hotspot(ends[i], picks[i // 2], share, side, size_share)
         trip_km = np.hypot(ends[2] - ends[0], ends[3] - ends[1])
         trip_min = trip_km / km_per_min
         fare = fare_value(p, trip_km, trip_min)
@@ -492,6 +527,9 @@ class Fleet:
     y1: FloatArray
     t0: FloatArray
     length: FloatArray
+    shift_end: FloatArray = field(default_factory=lambda: np.empty(0))
+    rest_until: FloatArray = field(default_factory=lambda: np.empty(0))
+    active: BoolArray = field(default_factory=lambda: np.empty(0, dtype=bool))  # in window
     n_online: int = 0
     leave_at: list[float] = field(default_factory=list)  # drop-off times of busy leavers
 
@@ -543,6 +581,9 @@ def init_fleet(
         y1=y.copy(),
         t0=np.zeros(n),
         length=np.zeros(n),
+        shift_end=np.full(n, NEVER),
+        rest_until=np.full(n, -NEVER),
+        active=np.zeros(n, dtype=bool),
         n_online=int(online.sum()),
     )
     return fleet, initial_earnings
@@ -572,8 +613,8 @@ class ReviewClocks:
         return self.who[lo:hi], self.u[lo:hi]
 
 
-def review(fleet: Fleet, who: IntArray, u: FloatArray, earnings: float, e: float) -> None:
-    """Entry and exit of the reviewing drivers ``who``.
+def review(fleet: Fleet, who: IntArray, u: FloatArray, earnings: float, e: float) -> IntArray:
+    """Entry and exit of the reviewing drivers ``who``; returns the drivers who joined.
 
     The hazard is kappa x the log earnings gap |ln(E / w)| (capped at 1), the same in both
     directions. Entry is further scaled by online / offline drivers, so the entry *flow* is
@@ -581,7 +622,7 @@ def review(fleet: Fleet, who: IntArray, u: FloatArray, earnings: float, e: float
     balance at the same fleet whatever the size of the pool of potential drivers.
     """
     if not who.size:
-        return
+        return who
     if len(set(who.tolist())) < who.size:
         who, first = np.unique(who, return_index=True)
         u = u[first]
@@ -592,17 +633,45 @@ def review(fleet: Fleet, who: IntArray, u: FloatArray, earnings: float, e: float
     gap = np.clip(gap, -1.0, 1.0)
     n_offline = fleet.wages.size - fleet.n_online - len(fleet.leave_at)
     scale = max(fleet.n_online, 1) / n_offline if n_offline > 0 else 1.0
-    offline_now = ~fleet.online[who] & ~on
-    join = who[offline_now & (u < np.minimum(1.0, gap * scale))]
+    offline_now = ~fleet.online[who] & ~on & (fleet.rest_until[who] <= e)
+    join: IntArray = who[offline_now & (u < np.minimum(1.0, gap * scale))]
     if join.size:
         fleet.online[join] = True
         fleet.n_online += join.size
     leave = who[fleet.online[who] & (u < -gap)]
     if leave.size:
-        fleet.online[leave] = False
-        fleet.n_online -= leave.size
-        # Busy drivers finish the job and log off at drop-off.
-        fleet.leave_at.extend(fleet.free_at[leave][fleet.free_at[leave] > e].tolist())
+        log_off(fleet, leave, e)
+    return join
+
+
+def log_off(fleet: Fleet, drivers: IntArray, e: float) -> None:
+    """Online ``drivers`` stop: idle ones now, busy ones at their drop-off."""
+    fleet.online[drivers] = False
+    fleet.n_online -= drivers.size
+    fleet.shift_end[drivers] = NEVER
+    busy = fleet.free_at[drivers] > e
+    fleet.leave_at.extend(fleet.free_at[drivers][busy].tolist())
+
+
+# Shape of the gamma distribution of shift lengths (coefficient of variation 1 / sqrt(4)).
+SHIFT_SHAPE = 4.0
+
+
+def start_shifts(
+    fleet: Fleet, drivers: IntArray, e: float, mean_min: float, rng: np.random.Generator
+) -> None:
+    """Drivers going online get a shift length; at its end they log off and rest."""
+    if mean_min > 0.0 and drivers.size:
+        fleet.shift_end[drivers] = e + rng.gamma(SHIFT_SHAPE, mean_min / SHIFT_SHAPE, drivers.size)
+
+
+def end_shifts(fleet: Fleet, e: float, rest_mean_min: float, rng: np.random.Generator) -> None:
+    """Drivers whose shift is over log off (busy ones at drop-off) and rest."""
+    over = np.flatnonzero(fleet.online & (fleet.shift_end <= e))
+    if over.size:
+        rest_from = np.maximum(fleet.free_at[over], e)
+        log_off(fleet, over, e)
+        fleet.rest_until[over] = rest_from + rng.exponential(rest_mean_min, over.size)
 
 
 # ========== repositioning ==============================================================
@@ -612,9 +681,15 @@ REPOSITION_GRID = 8
 
 
 def demand_share(p: Mapping[str, ParamValue]) -> FloatArray:
-    """Share of request origins in each repositioning cell (row-major)."""
+    """Expected share of request origins in each repositioning cell (row-major): the
+    uniform part plus the hotspot's, by the overlap of each cell with the hotspot square."""
     g = REPOSITION_GRID
-    return np.full(g * g, 1.0 / (g * g))
+    share = float(p["hotspot_share"])
+    size = float(p["hotspot_size_share"])
+    edges = np.linspace(0.0, 1.0, g + 1)
+    lo, hi = (1.0 - size) / 2.0, (1.0 + size) / 2.0
+    overlap = np.clip(np.minimum(edges[1:], hi) - np.maximum(edges[:-1], lo), 0.0, None) / size
+    return (1.0 - share) / (g * g) + share * np.outer(overlap, overlap).ravel()
 
 
 def reposition(
@@ -694,7 +769,13 @@ class Signals:
     net: float
     net_at: FloatArray
     reposition_km_at: FloatArray
+    offers_at: IntArray  # offers made to drivers per minute
+    declines_at: IntArray  # of which declined
     wait: float = 0.0  # recent mean wait, quoted when no driver is in reach
+    surge: float = 1.0  # multiplier quoted to riders now
+    open_requests: float = 0.0  # EWMAs behind the surge multiplier
+    idle_drivers: float = 0.0
+    marginal_wages: list[float] = field(default_factory=list)  # sampled in the window
 
     def earnings(self) -> float:
         """Recent net earnings per online driver-hour."""
@@ -714,10 +795,17 @@ class Setup:
     commission: float
     reposition_rate: float
     interval_min: float
+    surge_max: float
+    surge_sensitivity: float
+    acceptance_share: float
+    decline_timeout_min: float
+    shift_mean_min: float
+    rest_mean_min: float
+    warmup: int
 
 
 def _streams(seed: int | np.random.SeedSequence) -> list[np.random.Generator]:
-    """Demand, supply and repositioning generators derived from ``seed``.
+    """Demand, supply, repositioning and shift-length generators derived from ``seed``.
 
     Children are built by hand rather than with ``SeedSequence.spawn`` because spawn
     mutates the caller's object: passing the same SeedSequence twice must give the same run.
@@ -734,7 +822,7 @@ def _streams(seed: int | np.random.SeedSequence) -> list[np.random.Generator]:
                 entropy=root.entropy, spawn_key=(*root.spawn_key, i), pool_size=root.pool_size
             )
         )
-        for i in range(3)
+        for i in range(4)
     ]
 
 
@@ -783,11 +871,26 @@ def _dispatch(
         return
     job = waiting[r_pos]
     drv = avail[d_pos]
-    # A match interrupts a repositioning move: refund the km not driven.
-    unused = (1.0 - done[d_pos]) * fleet.length[drv]
     minute = int(e)
+    # A match (or a declined offer) ends a repositioning move: refund the km not driven.
+    unused = (1.0 - done[d_pos]) * fleet.length[drv]
     if unused.any():
         signals.reposition_km_at[minute] -= float(unused.sum())
+        fleet.x0[drv] = fleet.x1[drv] = x[d_pos]
+        fleet.y0[drv] = fleet.y1[drv] = y[d_pos]
+        fleet.length[drv] = 0.0
+    signals.offers_at[minute] += job.size
+    if s.acceptance_share > 0.0:
+        pay = req.out.pay_cents[job] / 100.0 - s.cost_per_km * (dist + cand.trip_km[job])
+        per_min = pay / (dist / s.km_per_min + cand.trip_min[job])
+        ok = per_min >= s.acceptance_share * fleet.wages[drv] / 60.0
+        if not ok.all():
+            # Decliners sit out of matching for a while; the request waits for the next round.
+            fleet.free_at[drv[~ok]] = e + s.decline_timeout_min
+            signals.declines_at[minute] += int(np.count_nonzero(~ok))
+            r_pos, job, drv, dist = r_pos[ok], job[ok], drv[ok], dist[ok]
+            if not job.size:
+                return
     pickup_at = e + dist / s.km_per_min
     dropoff_at = pickup_at + cand.trip_min[job]
     out = req.out
@@ -842,14 +945,21 @@ def _arrive(
     x, y, _ = fleet.position(avail, e, s.km_per_min)
     km = nearest_km(cand.ox[idx], cand.oy[idx], x, y, s.side)
     eta = np.where(km <= s.max_km, km / s.km_per_min + 0.5 * s.interval_min, signals.wait)
-    ok = cand.accept_u[idx] < cand.price_ok[idx] * wait_response(s.p, eta)
+    surge = signals.surge
+    if surge > 1.0:
+        price_ok = price_response(s.p, cand.fare[idx] * surge) / demand_bound(s.p)
+    else:
+        price_ok = cand.price_ok[idx]
+    ok = cand.accept_u[idx] < price_ok * wait_response(s.p, eta)
     new = idx[ok]
     if not new.size:
         return
     out = req.out
     out.accepted[new] = True
     out.quoted_eta[new] = eta[ok]
-    fare_cents = np.rint(100.0 * cand.fare[new]).astype(np.int64)
+    out.surge[new] = surge
+    fare_cents = np.rint(100.0 * (cand.fare[new] * surge if surge > 1.0 else cand.fare[new]))
+    fare_cents = fare_cents.astype(np.int64)
     out.fare_cents[new] = fare_cents
     out.commission_cents[new], out.pay_cents[new] = split_fare(fare_cents, s.commission)
     req.rider_free_at[cand.rider[new]] = NEVER
@@ -878,12 +988,45 @@ def _supply_minute(
         net = signals.net_at[t - 1] - s.cost_per_km * signals.reposition_km_at[t - 1]
         signals.online += signals.alpha * (online - signals.online)
         signals.net += signals.alpha * (net - signals.net)
+    if s.shift_mean_min > 0.0:
+        end_shifts(fleet, e, s.rest_mean_min, rngs[3])
     who, u = clocks.due(t, s.horizon, rngs[1])
     if who.size:
-        review(fleet, who, u, signals.earnings(), e)
+        joined = review(fleet, who, u, signals.earnings(), e)
+        start_shifts(fleet, joined, e, s.shift_mean_min, rngs[3])
+    if t >= s.warmup:
+        fleet.active |= fleet.online
+        if (t - s.warmup) % MARGINAL_EVERY_MIN == 0:
+            signals.marginal_wages.append(marginal_wage(fleet))
     if s.reposition_rate > 0.0:
         km = reposition(fleet, e, s.reposition_rate, share, s.side, s.km_per_min, rngs[2])
         signals.reposition_km_at[t] += km
+
+
+# Minutes between samples of the marginal online driver's wage.
+MARGINAL_EVERY_MIN = 15
+# Share of online drivers (by wage) below the "marginal" one: robust to a stray driver.
+MARGINAL_QUANTILE = 0.9
+# Time constant of the open requests and idle drivers the surge multiplier reacts to.
+SURGE_MEMORY_MIN = 5.0
+
+
+def marginal_wage(fleet: Fleet) -> float:
+    """Reservation wage at the 90th percentile of the online drivers' wages (NaN if none)."""
+    wages = fleet.wages[fleet.online]
+    if not wages.size:
+        return math.nan
+    k = min(wages.size - 1, int(MARGINAL_QUANTILE * wages.size))
+    return float(np.partition(wages, k)[k])
+
+
+def _update_surge(e: float, s: Setup, fleet: Fleet, req: Requests, signals: Signals) -> None:
+    """Surge multiplier from recent open (unmatched) requests per idle driver, capped."""
+    beta = 1.0 - math.exp(-s.interval_min / SURGE_MEMORY_MIN)
+    signals.open_requests += beta * (req.waiting.size - signals.open_requests)
+    signals.idle_drivers += beta * (fleet.available(e).size - signals.idle_drivers)
+    ratio = signals.open_requests / max(signals.idle_drivers, 1.0)
+    signals.surge = min(s.surge_max, max(1.0, 1.0 + s.surge_sensitivity * (ratio - 1.0)))
 
 
 def simulate(params: Mapping[str, ParamValue], seed: int | np.random.SeedSequence) -> SimResult:
@@ -918,6 +1061,13 @@ def _simulate(
         commission=float(p["commission_rate"]),
         reposition_rate=float(p["reposition_rate_per_min"]),
         interval_min=interval_s / 60.0,
+        surge_max=float(p["surge_max"]),
+        surge_sensitivity=float(p["surge_sensitivity"]),
+        acceptance_share=float(p["acceptance_wage_share"]),
+        decline_timeout_min=int(p["decline_timeout_s"]) / 60.0,
+        shift_mean_min=60.0 * float(p["shift_mean_hours"]),
+        rest_mean_min=60.0 * float(p["rest_mean_hours"]),
+        warmup=int(p["warmup_min"]),
     )
 
     cand = draw_candidates(p, rngs[0])
@@ -934,7 +1084,14 @@ def _simulate(
         net=initial_earnings / 60.0 * online0,
         net_at=np.zeros(horizon + 1),
         reposition_km_at=np.zeros(horizon + 1),
+        offers_at=np.zeros(horizon + 1, dtype=np.int64),
+        declines_at=np.zeros(horizon + 1, dtype=np.int64),
     )
+    if s.shift_mean_min > 0.0:
+        # Drivers online at minute 0 are part-way through their shifts.
+        on = np.flatnonzero(fleet.online)
+        start_shifts(fleet, on, 0.0, s.shift_mean_min, rngs[3])
+        fleet.shift_end[on] *= rngs[3].random(on.size)
     share = demand_share(p)
     online_at = np.zeros(horizon, dtype=np.int64)
 
@@ -949,6 +1106,8 @@ def _simulate(
             _supply_minute(int(ticks[k]) // 120, s, fleet, signals, clocks, rngs, share, online_at)
         if matches[k]:
             _dispatch(e, s, fleet, cand, req, signals)
+            if s.surge_max > 1.0:
+                _update_surge(e, s, fleet, req, signals)
         if bounds[k + 1] > bounds[k]:
             _arrive(e, int(bounds[k]), int(bounds[k + 1]), s, fleet, cand, req, signals)
     _cancel(float(horizon), cand, req)
@@ -967,6 +1126,11 @@ def _simulate(
         n_drivers=fleet.wages.size,
         online=online_at,
         reposition_km_at=signals.reposition_km_at[:horizon],
+        offers_at=signals.offers_at[:horizon],
+        declines_at=signals.declines_at[:horizon],
+        wages=fleet.wages,
+        active_drivers=int(fleet.active.sum()),
+        marginal_wages=np.array(signals.marginal_wages),
     )
     snap = snapshot_counts(run)
     return SimResult(

@@ -39,6 +39,8 @@ class ParamSpec:
     maximum: ParamValue
     unit: str
     description: str
+    # Where the default comes from: a cited figure, a derivation, or "a guess".
+    source: str = "a guess"
 
     def check(self, value: object) -> str | None:
         """Return why ``value`` is not acceptable, or None if it is.
@@ -68,8 +70,9 @@ def _p(
     maximum: ParamValue,
     unit: str,
     description: str,
+    source: str = "a guess",
 ) -> ParamSpec:
-    return ParamSpec(name, kind, default, minimum, maximum, unit, description)
+    return ParamSpec(name, kind, default, minimum, maximum, unit, description, source)
 
 
 # Order here is the column order in every output dataset.
@@ -294,6 +297,157 @@ PARAMETERS: dict[str, ParamSpec] = {
             "Rate at which surplus idle drivers of an area drive toward areas short of idle "
             "drivers relative to expected demand (km cost charged); 0 = idle drivers stay put.",
         ),
+        _p(
+            "start_hour",
+            "float",
+            0.0,
+            0.0,
+            24.0,
+            "hour of day",
+            "Clock time at minute 0 (places the demand peaks in the run).",
+        ),
+        _p(
+            "morning_peak_amplitude",
+            "float",
+            0.0,
+            0.0,
+            10.0,
+            "x base rate",
+            "Extra request rate at the morning peak: rate x (1 + amplitude) at its centre; "
+            "0 = no peak (stationary demand).",
+            "0 = off; ride-hail demand typically peaks at 1.5-2x the daytime level at commute "
+            "hours (a guess from published hourly trip counts).",
+        ),
+        _p(
+            "morning_peak_hour",
+            "float",
+            8.0,
+            0.0,
+            24.0,
+            "hour of day",
+            "Centre of the morning peak.",
+            "Commute peak, a guess.",
+        ),
+        _p(
+            "evening_peak_amplitude",
+            "float",
+            0.0,
+            0.0,
+            10.0,
+            "x base rate",
+            "Extra request rate at the evening peak (as morning_peak_amplitude); 0 = no peak.",
+            "0 = off.",
+        ),
+        _p(
+            "evening_peak_hour",
+            "float",
+            18.0,
+            0.0,
+            24.0,
+            "hour of day",
+            "Centre of the evening peak.",
+            "Commute peak, a guess.",
+        ),
+        _p(
+            "peak_width_hours",
+            "float",
+            1.5,
+            0.25,
+            12.0,
+            "hours",
+            "Standard deviation of each (Gaussian, on the 24-hour clock) peak.",
+        ),
+        _p(
+            "hotspot_share",
+            "float",
+            0.0,
+            0.0,
+            1.0,
+            "share of requests",
+            "Share of trip origins drawn in the central hotspot (the rest uniform over the "
+            "city), like ridehail's inhomogeneity; 0 = uniform origins.",
+            "0 = off.",
+        ),
+        _p(
+            "hotspot_destination_share",
+            "float",
+            0.0,
+            0.0,
+            1.0,
+            "share of requests",
+            "Share of trip destinations drawn in the hotspot; 0 = uniform destinations.",
+            "0 = off.",
+        ),
+        _p(
+            "hotspot_size_share",
+            "float",
+            0.25,
+            0.05,
+            1.0,
+            "share of city side",
+            "Side of the square central hotspot as a share of city_size_km.",
+        ),
+        _p(
+            "surge_max",
+            "float",
+            1.0,
+            1.0,
+            5.0,
+            "x fare",
+            "Cap of the surge multiplier on fares; 1 = no surge pricing.",
+            "1 = off; published surge caps are 2-3x in normal times (a guess).",
+        ),
+        _p(
+            "surge_sensitivity",
+            "float",
+            1.0,
+            0.0,
+            10.0,
+            "-",
+            "Surge multiplier = 1 + sensitivity x (recent open requests / idle drivers - 1), "
+            "between 1 and surge_max.",
+        ),
+        _p(
+            "acceptance_wage_share",
+            "float",
+            0.0,
+            0.0,
+            3.0,
+            "x reservation wage",
+            "Drivers decline offers paying less net per minute (pickup included) than this "
+            "share of their reservation wage rate; 0 = every offer accepted.",
+            "0 = off.",
+        ),
+        _p(
+            "decline_timeout_s",
+            "int",
+            60,
+            0,
+            1800,
+            "seconds",
+            "Time a driver who declined an offer is out of matching.",
+        ),
+        _p(
+            "shift_mean_hours",
+            "float",
+            0.0,
+            0.0,
+            24.0,
+            "hours",
+            "Mean length (gamma, CV 0.5) of an online session, after which the driver logs "
+            "off and rests; 0 = sessions end only by the earnings rule.",
+            "0 = off; US ride-hail drivers average well under 20 hours a week, mostly in "
+            "sessions of a few hours (a guess).",
+        ),
+        _p(
+            "rest_mean_hours",
+            "float",
+            8.0,
+            0.0,
+            72.0,
+            "hours",
+            "Mean (exponential) rest after a shift before the driver reconsiders going online.",
+        ),
     )
 }
 
@@ -386,11 +540,19 @@ def expected_candidate_requests(p: Mapping[str, ParamValue]) -> float:
         / 60.0
         * float(p["horizon_min"])
         * max_price_multiplier(p)
+        * peak_factor(p)
     )
 
 
-# The parameters expected_candidate_requests depends on: rate factors, then the price response.
+def peak_factor(p: Mapping[str, ParamValue]) -> float:
+    """Upper bound of the time-of-day factor: both peaks at once (each bump is <= 1)."""
+    return 1.0 + float(p["morning_peak_amplitude"]) + float(p["evening_peak_amplitude"])
+
+
+# The parameters expected_candidate_requests depends on: rate factors, the peaks, then the
+# price response (each factor a function of its own parameters only).
 DEMAND_PARAMS: tuple[str, ...] = ("num_riders", "request_rate_per_hour", "horizon_min")
+PEAK_PARAMS: tuple[str, ...] = ("morning_peak_amplitude", "evening_peak_amplitude")
 PRICE_PARAMS: tuple[str, ...] = ("base_fare", "reference_fare", "price_elasticity")
 _MAX_PRICE_COMBINATIONS = 10_000
 
@@ -406,7 +568,7 @@ def max_expected_requests(dimensions: Mapping[str, Sequence[ParamValue]]) -> flo
     True
     """
     base: dict[str, ParamValue] = {name: spec.default for name, spec in PARAMETERS.items()}
-    for name in DEMAND_PARAMS:
+    for name in (*DEMAND_PARAMS, *PEAK_PARAMS):
         if dimensions.get(name):
             base[name] = max(dimensions[name])
     price_dims = [name for name in PRICE_PARAMS if dimensions.get(name)]
@@ -424,4 +586,4 @@ def max_expected_requests(dimensions: Mapping[str, Sequence[ParamValue]]) -> flo
         / 60.0
         * float(base["horizon_min"])
     )
-    return per_run * multiplier
+    return per_run * multiplier * peak_factor(base)

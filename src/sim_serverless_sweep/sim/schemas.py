@@ -103,6 +103,13 @@ TRIPS_SCHEMA = pa.schema(
         _f("origin_y_km", pa.float64(), "km", "Pickup point, north of the city's south edge."),
         _f("destination_x_km", pa.float64(), "km", "Drop-off point, east coordinate."),
         _f("destination_y_km", pa.float64(), "km", "Drop-off point, north coordinate."),
+        _f(
+            "surge_multiplier",
+            pa.float64(),
+            "x fare",
+            "Surge multiplier in the quoted fare (1 = none); commission applies to the surged "
+            "fare.",
+        ),
     ]
 )
 
@@ -202,6 +209,69 @@ METRICS_SCHEMA = pa.schema(
             pa.float64(),
             "km",
             "Km idle drivers drove repositioning in the window (cost in the earnings).",
+        ),
+        _f(
+            "mean_surge_multiplier",
+            pa.float64(),
+            "x fare",
+            "Mean surge multiplier quoted to window requests (1 without surge); null if none.",
+            True,
+        ),
+        _f(
+            "acceptance_rate",
+            pa.float64(),
+            "share",
+            "Offers drivers accepted / offers made in the window (1 with acceptance off).",
+            True,
+        ),
+        _f(
+            "trips_per_driver_hour",
+            pa.float64(),
+            "trips/hour",
+            "Drop-offs in the window per online driver-hour.",
+            True,
+        ),
+        _f(
+            "pool_online_share",
+            pa.float64(),
+            "share",
+            "mean_online_drivers / num_drivers: the share of the potential pool online.",
+        ),
+        _f(
+            "active_drivers",
+            pa.int64(),
+            "drivers",
+            "Drivers online at some whole minute of the window (the extensive margin).",
+        ),
+        _f(
+            "online_hours_per_active_driver",
+            pa.float64(),
+            "hours",
+            "Online driver-hours in the window / active_drivers (the intensive margin).",
+            True,
+        ),
+        _f(
+            "marginal_wage",
+            pa.float64(),
+            "currency/hour",
+            "Reservation wage of the marginal online driver (90th percentile of online "
+            "drivers' wages, sampled every 15 window minutes): what earnings must cover.",
+            True,
+        ),
+        _f(
+            "marginal_wage_percentile",
+            pa.float64(),
+            "share",
+            "Share of the pool whose reservation wage is at most marginal_wage.",
+            True,
+        ),
+        _f(
+            "supply_elasticity",
+            pa.float64(),
+            "-",
+            "Elasticity of drivers willing to be online (wage <= earnings) to earnings, from "
+            "the pool's wages at this run's earnings (+-10 %): how far commission moves supply.",
+            True,
         ),
     ]
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -39,6 +40,7 @@ class Outcomes:
     driver_of: IntArray
     pickup_km: FloatArray
     quoted_eta: FloatArray
+    surge: FloatArray
     fare_cents: IntArray
     commission_cents: IntArray
     pay_cents: IntArray
@@ -54,6 +56,7 @@ class Outcomes:
             driver_of=np.full(n, -1, dtype=np.int64),
             pickup_km=np.full(n, np.nan),
             quoted_eta=np.full(n, np.nan),
+            surge=np.ones(n),
             fare_cents=np.zeros(n, dtype=np.int64),
             commission_cents=np.zeros(n, dtype=np.int64),
             pay_cents=np.zeros(n, dtype=np.int64),
@@ -76,6 +79,11 @@ class RunArrays:
     n_drivers: int
     online: IntArray  # online drivers at the end of each minute
     reposition_km_at: FloatArray  # repositioning km started per minute (net of refunds)
+    offers_at: IntArray  # offers to drivers per minute
+    declines_at: IntArray  # offers declined per minute
+    wages: FloatArray  # reservation wage of every driver of the pool
+    active_drivers: int  # drivers online at some whole minute of the window
+    marginal_wages: FloatArray  # 90th-percentile wage of online drivers, sampled in window
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +218,7 @@ def build_trips(run: RunArrays) -> pa.Table:
         column(np.nan_to_num(t.cancel), pa.float64(), cancelled),
         column(out.quoted_eta[a], pa.float64()),
         *(column(v[a], pa.float64()) for v in run.ends),
+        column(out.surge[a], pa.float64()),
     ]
     return pa.Table.from_arrays(columns, schema=TRIPS_SCHEMA)
 
@@ -268,6 +277,23 @@ def _ratio(num: float, den: float) -> float | None:
     return num / den if den > 0 else None
 
 
+# Earnings step of the supply elasticity: drivers willing at E x / this vs E x this.
+ELASTICITY_STEP = 1.1
+
+
+def _supply_elasticity(wages: FloatArray, earnings: float | None) -> float | None:
+    """Elasticity of the drivers willing to be online (wage <= E) to earnings E, from the
+    pool's wages around the run's earnings: how far a commission change moves supply."""
+    if earnings is None or earnings <= 0.0:
+        return None
+    willing = float(np.count_nonzero(wages <= earnings))
+    if willing == 0.0:
+        return None
+    up = float(np.count_nonzero(wages <= earnings * ELASTICITY_STEP))
+    down = float(np.count_nonzero(wages <= earnings / ELASTICITY_STEP))
+    return (up - down) / (2.0 * math.log(ELASTICITY_STEP)) / willing
+
+
 def build_metrics(run: RunArrays, snap: IntArray) -> pa.Table:
     w0, w1 = run.warmup, run.horizon
     cost_per_km = float(run.params["operating_cost_per_km"])
@@ -310,6 +336,12 @@ def build_metrics(run: RunArrays, snap: IntArray) -> pa.Table:
     picked_in = picked & (t.pickup >= w0)
     pickup_minutes = float((t.pickup[picked_in] - t.match[picked_in]).sum())
     fares = out.fare_cents[a][completed]
+    offers = int(run.offers_at[w0:w1].sum())
+    online_hours = online_minutes / 60.0
+    earnings = _ratio(net, online_hours)
+    marginal = run.marginal_wages[~np.isnan(run.marginal_wages)]
+    marginal_wage = float(marginal.mean()) if marginal.size else None
+    n_pool = run.wages.size
 
     row: dict[str, object] = {
         "window_start_minute": w0,
@@ -330,5 +362,18 @@ def build_metrics(run: RunArrays, snap: IntArray) -> pa.Table:
         "on_trip_identity_ratio": _ratio(float(on_trip.sum()), trip_minutes),
         "en_route_identity_ratio": _ratio(float(en_route.sum()), pickup_minutes),
         "reposition_km": reposition_km,
+        "mean_surge_multiplier": float(out.surge[a][in_window].mean()) if in_window.any() else None,
+        "acceptance_rate": _ratio(offers - int(run.declines_at[w0:w1].sum()), offers),
+        "trips_per_driver_hour": _ratio(float(np.count_nonzero(dropped)), online_hours),
+        "pool_online_share": online_minutes / (w1 - w0) / n_pool,
+        "active_drivers": run.active_drivers,
+        "online_hours_per_active_driver": _ratio(online_hours, run.active_drivers),
+        "marginal_wage": marginal_wage,
+        "marginal_wage_percentile": (
+            float(np.count_nonzero(run.wages <= marginal_wage)) / n_pool
+            if marginal_wage is not None
+            else None
+        ),
+        "supply_elasticity": _supply_elasticity(run.wages, earnings),
     }
     return pa.Table.from_pylist([row], schema=METRICS_SCHEMA)
