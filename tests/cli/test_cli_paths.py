@@ -42,6 +42,7 @@ def test_subcommands_come_in_workflow_order() -> None:
         "schema",
         "plan",
         "run",
+        "submit",
         "status",
         "runs",
         "query",

@@ -2,8 +2,10 @@
 
 Exit codes: 0 ok; 1 internal error (a bug: please report it); 2 invalid input or
 arguments, or the run is busy in another process (nothing written); 3 some shard failed
-that was not failure-injected; 4 (`status`) the run was interrupted; 130 stopped by
-Ctrl-C, 143 by SIGTERM (rerun to resume); 141 the reader of stdout went away.
+that was not failure-injected; 4 (`status`) the run was interrupted; 5 (`submit`,
+`status --api`) the API is unavailable (network, timeout, 429, 5xx; the message says
+whether to retry); 130 stopped by Ctrl-C, 143 by SIGTERM (rerun to resume); 141 the
+reader of stdout went away.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from sim_serverless_sweep import __version__
-from sim_serverless_sweep.cli import commands
+from sim_serverless_sweep.cli import commands, remote
 from sim_serverless_sweep.cli.support import (
     DEFAULT_PREFIX,
     DEFAULT_RESULTS,
@@ -108,10 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_json(run, "a summary")
     run.set_defaults(func=commands.cmd_run)
 
+    remote.add_submit_parser(sub)
+
     status = sub.add_parser("status", help="shards succeeded / failed / pending of one run")
     status.add_argument("run_id", help="the request's run_id")
     _add_location(status)
     _add_json(status, "the status")
+    remote.add_api_options(status)
     status.set_defaults(func=commands.cmd_status)
 
     runs = sub.add_parser("runs", help="list runs with state, points and date, newest first")

@@ -269,8 +269,11 @@ def _print_run_outcome(
 def cmd_status(args: argparse.Namespace) -> int:
     """Exit 0 when running or done as requested, 3 when a shard failed that was not
     failure-injected, 4 when interrupted (pending shards, no live runner)."""
+    from sim_serverless_sweep.cli import remote
     from sim_serverless_sweep.runtime.status import run_status
 
+    if remote.wants_api(args):
+        return remote.status_remote(args)
     store, prefix = _results_store(args)
     status = run_status(store, prefix, _known_run_id(store, prefix, args))
     assert status is not None  # _known_run_id found its manifest
