@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -198,41 +200,44 @@ def _fail_entries(client: Any, *, times: int, per_call: int = 1) -> list[str]:
     return dropped
 
 
-def test_send_message_batch_failed_entries_are_resent(
-    helpers: Any, s3: Any, sqs: Any, make_client: Any
-) -> None:
+@dataclass
+class Faulty:
+    """A stack and an app whose SQS client is its own, for hooks that inject faults."""
+
+    stack: Any
+    client: Any
+    app: SweepApp
+
+    def on_send(self, hook: Callable[..., None]) -> None:
+        self.client.meta.events.register("before-parameter-build.sqs.SendMessageBatch", hook)
+
+
+@pytest.fixture
+def faulty(helpers: Any, s3: Any, sqs: Any, make_client: Any) -> Faulty:
     stack = helpers.create_stack(s3, sqs)
-    runtime_sqs = make_client("sqs")
-    app = build_app(stack.env(), s3=s3, sqs=runtime_sqs)
-    dropped = _fail_entries(runtime_sqs, times=2)
-    request = {
+    client = make_client("sqs")
+    return Faulty(stack, client, build_app(stack.env(), s3=s3, sqs=client))
+
+
+def _many_shards(run_id: str, shards: int) -> dict[str, Any]:
+    return {
         **SMALL,
-        "run_id": "api-partial",
-        "dimensions": {"num_drivers": list(range(1, 13))},
-        "shard_count": 12,
+        "run_id": run_id,
+        "dimensions": {"num_drivers": list(range(1, shards + 1))},
+        "shard_count": shards,
     }
-    status, body = _call(app, helpers, "POST", "/sweep-run", json.dumps(request))
-    assert status == 202, body
-    assert len(dropped) == 2  # two entries were reported Failed, then resent
+
+
+def _queued_shards(sqs: Any, queue_url: str) -> list[int]:
     seen: list[int] = []
-    while True:
-        got = sqs.receive_message(
-            QueueUrl=stack.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=30
-        ).get("Messages", [])
-        if not got:
-            break
+    while got := sqs.receive_message(
+        QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=30
+    ).get("Messages", []):
         seen.extend(ShardMessage.from_json(m["Body"]).shard_id for m in got)
-    assert sorted(seen) == list(range(12))  # every shard exactly once
+    return sorted(seen)
 
 
-def test_send_message_batch_sender_fault_is_503_then_resumable(
-    helpers: Any, s3: Any, sqs: Any, make_client: Any
-) -> None:
-    stack = helpers.create_stack(s3, sqs)
-    runtime_sqs = make_client("sqs")
-    app = build_app(stack.env(), s3=s3, sqs=runtime_sqs)
-    calls: list[int] = []
-
+def _reject_shard_2(calls: list[int]) -> Callable[..., None]:
     def bad_delay(params: dict[str, Any], **_: Any) -> None:
         # moto itself rejects this entry (DelaySeconds > 900) and lists it under Failed
         # with SenderFault=true: resending cannot help, so the queue adapter gives up.
@@ -241,14 +246,75 @@ def test_send_message_batch_sender_fault_is_503_then_resumable(
             if entry["Id"] == "2":
                 entry["DelaySeconds"] = 901
 
-    runtime_sqs.meta.events.register("before-parameter-build.sqs.SendMessageBatch", bad_delay)
-    status, body = _call(app, helpers, "POST", "/sweep-run", json.dumps(SMALL))
+    return bad_delay
+
+
+def test_send_message_batch_failed_entries_are_resent(
+    faulty: Faulty, helpers: Any, sqs: Any
+) -> None:
+    dropped = _fail_entries(faulty.client, times=2)
+    request = _many_shards("api-partial", 12)
+    status, body = _call(faulty.app, helpers, "POST", "/sweep-run", json.dumps(request))
+    assert status == 202, body
+    assert len(dropped) == 2  # two entries were reported Failed, then resent
+    # Every shard exactly once.
+    assert _queued_shards(sqs, faulty.stack.queue_url) == list(range(12))
+
+
+def test_send_message_batch_sender_fault_is_503_then_resumable(
+    faulty: Faulty, helpers: Any, s3: Any, sqs: Any
+) -> None:
+    calls: list[int] = []
+    faulty.on_send(_reject_shard_2(calls))
+    status, body = _call(faulty.app, helpers, "POST", "/sweep-run", json.dumps(SMALL))
     assert status == 503 and body["retryable"] and body["undispatched_shards"] == [2], body
     assert (body["error"], body["problems"]) == ("dispatch_failed", [])
     assert "InvalidParameterValue" in body["message"]
     assert calls == [3]
-    assert helpers.queue_depth(sqs, stack.queue_url) == 2
+    assert helpers.queue_depth(sqs, faulty.stack.queue_url) == 2
     # The manifest exists; an identical resubmit (healthy client) dispatches all unfinished.
-    healthy = build_app(stack.env(), s3=s3, sqs=sqs)
+    healthy = build_app(faulty.stack.env(), s3=s3, sqs=sqs)
     status, body = _call(healthy, helpers, "POST", "/sweep-run", json.dumps(SMALL))
     assert status == 202 and body["dispatched_shards"] == [0, 1, 2] and not body["created"]
+
+
+def test_an_entry_sqs_refuses_does_not_stop_the_later_batches(
+    faulty: Faulty, helpers: Any, sqs: Any
+) -> None:
+    calls: list[int] = []
+    faulty.on_send(_reject_shard_2(calls))
+    request = json.dumps(_many_shards("b2", 25))
+    status, body = _call(faulty.app, helpers, "POST", "/sweep-run", request)
+    assert status == 503 and body["undispatched_shards"] == [2], body
+    # Regression: the first batch's refusal ended the send, so shards 10-24 (two more
+    # batches) were never sent and the 503 did not name them.
+    assert calls == [10, 10, 5]
+    assert _queued_shards(sqs, faulty.stack.queue_url) == [s for s in range(25) if s != 2]
+
+
+def test_a_queue_that_refuses_the_call_lists_every_shard_not_sent(
+    faulty: Faulty, helpers: Any, s3: Any, sqs: Any
+) -> None:
+    gone = sqs.create_queue(QueueName=f"{faulty.stack.bucket}-gone")["QueueUrl"]
+    sqs.delete_queue(QueueUrl=gone)
+    calls: list[str] = []
+
+    def deleted_after_the_first_call(params: dict[str, Any], **_: Any) -> None:
+        calls.append(params["QueueUrl"])
+        if len(calls) > 1:  # the queue is deleted between the first and second batch
+            params["QueueUrl"] = gone
+
+    faulty.on_send(deleted_after_the_first_call)
+    request = json.dumps(_many_shards("q1", 25))
+    status, body = _call(faulty.app, helpers, "POST", "/sweep-run", request)
+    # Regression: a 500 (the ClientError escaped) that named no shard at all.
+    assert status == 503, body
+    assert (body["error"], body["retryable"]) == ("dispatch_failed", True)
+    assert body["undispatched_shards"] == list(range(10, 25))
+    assert "NonExistentQueue" in body["message"] or "QueueDoesNotExist" in body["message"]
+    assert len(calls) == 2  # the third batch is not tried against a queue that is gone
+    assert _queued_shards(sqs, faulty.stack.queue_url) == list(range(10))
+    # The run is recorded: with the queue back, an identical resubmit dispatches the rest.
+    healthy = build_app(faulty.stack.env(), s3=s3, sqs=sqs)
+    status, body = _call(healthy, helpers, "POST", "/sweep-run", request)
+    assert status == 202 and body["dispatched_shards"] == list(range(25))
