@@ -846,6 +846,13 @@ def compare_charts(comparison: Comparison, out: Path) -> list[Chart]:
     dims = swept_parameters(comparison)
     a, b = comparison.a.run_id, comparison.b.run_id
     replications = max(comparison.a.replications, comparison.b.replications)
+    kind = (
+        "paired over replicates"
+        if comparison.paired_points == comparison.matched
+        else "Welch"
+        if comparison.paired_points == 0
+        else "paired or Welch by point, see above"
+    )
     charts: list[Chart] = []
     for metric, differences in by_metric(comparison).items():
         stats = [
@@ -862,7 +869,7 @@ def compare_charts(comparison: Comparison, out: Path) -> list[Chart]:
             f"{summary.down} down), i.e. their 95% interval excludes 0 (dashed line)."
         )
         if summary.compared:
-            caption += f" Shaded: the 95% interval of the difference; {comparison.pairing}."
+            caption += f" Shaded: the 95% interval of the difference ({kind})."
         if summary.without_interval:
             caption += (
                 f" {summary.without_interval} point(s) have no interval (fewer than two "
