@@ -15,7 +15,18 @@ from hypothesis import strategies as st
 
 from sim_serverless_sweep.cli import main
 
-COMMANDS = ["schema", "plan", "run", "status", "runs", "query", "report", "delete", "serve"]
+COMMANDS = [
+    "schema",
+    "plan",
+    "run",
+    "submit",
+    "status",
+    "runs",
+    "query",
+    "report",
+    "delete",
+    "serve",
+]
 FLAGS = [
     "--results",
     "--prefix",
@@ -31,12 +42,14 @@ FLAGS = [
     "--wait-metric",
     "--yes",
     "--host",
+    "--api",
+    "--watch",
     "--version",
     "-h",
     "--bogus",
 ]
 # Exit codes a CLI call may end with (cli/__init__.py); 1 would be an internal error.
-DOCUMENTED = {0, 2, 3, 4}
+DOCUMENTED = {0, 2, 3, 4, 5}
 
 
 @pytest.fixture(scope="module")
@@ -101,6 +114,8 @@ VALUES = st.sampled_from(
         "inf",
         "abc",
         "out",
+        "http://127.0.0.1:9",  # a closed port: the network-error path
+        "ftp://x",
     ]
 )
 REQUESTS = st.sampled_from(["good.json", "other.json", "bad.json", "junk.json", "-", "folder"])
@@ -108,6 +123,7 @@ RUN_IDS = st.sampled_from(["fz", "fzz", "../x", ""])
 POSITIONAL = {
     "plan": REQUESTS,
     "run": REQUESTS,
+    "submit": REQUESTS,
     "status": RUN_IDS,
     "report": RUN_IDS,
     "delete": RUN_IDS,
