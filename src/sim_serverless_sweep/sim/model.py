@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -70,7 +71,7 @@ class SimResult:
 # ========== matching ===================================================================
 
 # Below this many request x driver pairs the dense matrix is cheapest.
-DENSE_PAIRS = 4096
+DENSE_PAIRS = 32_768
 # Target idle drivers per grid cell of the sparse matcher (3 x 3 cells are searched).
 DRIVERS_PER_CELL = 2.0
 MAX_GRID = 128
@@ -158,7 +159,7 @@ class Grid:
         g = int(min(MAX_GRID, max(1, side // cell)))
         cell = side / g
         cid = _cell_ids(x, y, cell, g)
-        order = np.argsort(cid, kind="stable")
+        order = np.argsort(_small_keys(cid, g * g), kind="stable")
         start = np.zeros(g * g + 1, dtype=np.int64)
         np.cumsum(np.bincount(cid, minlength=g * g), out=start[1:])
         return cls(cell, g, order, start)
@@ -199,6 +200,22 @@ def _cell_ids(x: FloatArray, y: FloatArray, cell: float, g: int) -> IntArray:
     return cx * g + cy
 
 
+def _small_keys(key: IntArray, n: int) -> npt.NDArray[np.integer[Any]]:
+    """Keys in the narrowest integer type: NumPy radix-sorts 16-bit keys (stable)."""
+    return key.astype(np.int16) if n <= np.iinfo(np.int16).max else key
+
+
+def _first_of(key: IntArray, n: int) -> BoolArray:
+    """Mask of the first occurrence of each key value, in array order."""
+    order = np.argsort(_small_keys(key, n), kind="stable")
+    ordered = key[order]
+    starts = np.ones(key.size, dtype=bool)
+    starts[1:] = ordered[1:] != ordered[:-1]
+    first = np.zeros(key.size, dtype=bool)
+    first[order[starts]] = True
+    return first
+
+
 def _sparse_rounds(
     r: IntArray, c: IntArray, d2: FloatArray, n_r: int, n_c: int
 ) -> tuple[IntArray, IntArray, FloatArray]:
@@ -216,11 +233,7 @@ def _sparse_rounds(
     taken_r = np.zeros(n_r, dtype=bool)
     taken_c = np.zeros(n_c, dtype=bool)
     while r.size:
-        first_r = np.zeros(r.size, dtype=bool)
-        first_r[np.unique(r, return_index=True)[1]] = True
-        first_c = np.zeros(r.size, dtype=bool)
-        first_c[np.unique(c, return_index=True)[1]] = True
-        take = np.flatnonzero(first_r & first_c)
+        take = np.flatnonzero(_first_of(r, n_r) & _first_of(c, n_c))
         tr, tc = r[take], c[take]
         out_r.append(tr)
         out_c.append(tc)
@@ -527,6 +540,7 @@ class Fleet:
     y1: FloatArray
     t0: FloatArray
     length: FloatArray
+    arrive_at: FloatArray  # end of the current repositioning move (-inf: none)
     shift_end: FloatArray = field(default_factory=lambda: np.empty(0))
     rest_until: FloatArray = field(default_factory=lambda: np.empty(0))
     active: BoolArray = field(default_factory=lambda: np.empty(0, dtype=bool))  # in window
@@ -541,13 +555,15 @@ class Fleet:
         self, drv: IntArray, e: float, km_per_min: float
     ) -> tuple[FloatArray, FloatArray, FloatArray]:
         """Positions of idle drivers ``drv`` at ``e`` and the share of their move done."""
-        length = self.length[drv]
         done = np.ones(drv.size)
-        moving = length > 0.0
-        if moving.any():
-            done[moving] = np.minimum(1.0, (e - self.t0[drv][moving]) * km_per_min / length[moving])
-        x = self.x0[drv] + done * (self.x1[drv] - self.x0[drv])
-        y = self.y0[drv] + done * (self.y1[drv] - self.y0[drv])
+        x, y = self.x1[drv], self.y1[drv]
+        moving = np.flatnonzero(self.arrive_at[drv] > e)
+        if moving.size:
+            d = drv[moving]
+            share = (e - self.t0[d]) * km_per_min / self.length[d]
+            done[moving] = share
+            x[moving] = self.x0[d] + share * (self.x1[d] - self.x0[d])
+            y[moving] = self.y0[d] + share * (self.y1[d] - self.y0[d])
         return x, y, done
 
 
@@ -581,6 +597,7 @@ def init_fleet(
         y1=y.copy(),
         t0=np.zeros(n),
         length=np.zeros(n),
+        arrive_at=np.full(n, -NEVER),
         shift_end=np.full(n, NEVER),
         rest_until=np.full(n, -NEVER),
         active=np.zeros(n, dtype=bool),
@@ -678,6 +695,8 @@ def end_shifts(fleet: Fleet, e: float, rest_mean_min: float, rng: np.random.Gene
 
 # Cells per side of the grid idle drivers compare with expected demand.
 REPOSITION_GRID = 8
+# Minutes between repositioning decisions (the rate per minute is scaled to match).
+REPOSITION_EVERY_MIN = 5
 
 
 def demand_share(p: Mapping[str, ParamValue]) -> FloatArray:
@@ -705,7 +724,8 @@ def reposition(
 
     A cell's target is its demand share of the idle drivers; drivers at rest in a cell
     holding more than target + sqrt(target) (noise allowance) leave at ``rate`` per
-    surplus driver and minute, each to a uniform point of a short cell drawn in proportion
+    surplus driver and minute (``rate`` here is per decision), each to a uniform point of a
+    short cell drawn in proportion
     to the shortfall. Returns the km of the moves started (their operating cost is charged
     now; the unused part is refunded if a match interrupts the move).
     """
@@ -741,6 +761,7 @@ def reposition(
     fleet.t0[movers] = e
     length = np.hypot(x1 - fleet.x0[movers], y1 - fleet.y0[movers])
     fleet.length[movers] = length
+    fleet.arrive_at[movers] = e + length / km_per_min
     return float(length.sum())
 
 
@@ -826,20 +847,15 @@ def _streams(seed: int | np.random.SeedSequence) -> list[np.random.Generator]:
     ]
 
 
-def _ticks(horizon: int, interval_s: int) -> tuple[IntArray, BoolArray]:
-    """Tick times in half-seconds and which ones are matching rounds.
+def _rounds(horizon: int, interval_s: int) -> FloatArray:
+    """Times (minutes) of the matching rounds, at the middle of each interval.
 
-    Rounds sit at the middle of each interval, (j + 1/2) x interval: the per-minute
-    snapshots then sample phases that start at a round at evenly spread offsets, so a
-    phase of d minutes shows in d snapshots on average (Little's law holds). Whole minutes
-    are ticks too, for the supply decisions.
+    At (j + 1/2) x interval, the per-minute snapshots sample phases that start at a round
+    at evenly spread offsets, so a phase of d minutes shows in d snapshots on average
+    (Little's law holds); every minute holds at least one round.
     """
-    end = 120 * horizon
-    step = 2 * interval_s
-    ticks = np.union1d(
-        np.arange(interval_s, end, step, dtype=np.int64), np.arange(0, end, 120, dtype=np.int64)
-    )
-    return ticks, ticks % step == interval_s
+    half_seconds = np.arange(interval_s, 120 * horizon, 2 * interval_s, dtype=np.int64)
+    return np.asarray(half_seconds / 120.0, dtype=np.float64)
 
 
 def _cancel(e: float, cand: Candidates, req: Requests) -> None:
@@ -855,20 +871,35 @@ def _cancel(e: float, cand: Candidates, req: Requests) -> None:
         req.waiting = waiting[~expired]
 
 
+# Available drivers after a round and their positions, reused for the quotes that follow.
+FreeDrivers = tuple[IntArray, FloatArray, FloatArray]
+
+
+def _free_drivers(e: float, s: Setup, fleet: Fleet) -> FreeDrivers:
+    avail = fleet.available(e)
+    x, y, _ = fleet.position(avail, e, s.km_per_min)
+    return avail, x, y
+
+
 def _dispatch(
     e: float, s: Setup, fleet: Fleet, cand: Candidates, req: Requests, signals: Signals
-) -> None:
-    """Match waiting requests to available drivers; their job times follow from distance."""
+) -> FreeDrivers | None:
+    """Match waiting requests to available drivers; their job times follow from distance.
+
+    Returns the drivers still available afterwards (None when nothing was looked up)."""
     waiting = req.waiting
     if not waiting.size:
-        return
+        return None
     avail = fleet.available(e)
     if not avail.size:
-        return
+        return avail, np.empty(0), np.empty(0)
     x, y, done = fleet.position(avail, e, s.km_per_min)
     r_pos, d_pos, dist = match_greedy(cand.ox[waiting], cand.oy[waiting], x, y, s.max_km, s.side)
     if not r_pos.size:
-        return
+        return avail, x, y
+    left = np.ones(avail.size, dtype=bool)
+    left[d_pos] = False
+    free: FreeDrivers = (avail[left], x[left], y[left])
     job = waiting[r_pos]
     drv = avail[d_pos]
     minute = int(e)
@@ -879,6 +910,7 @@ def _dispatch(
         fleet.x0[drv] = fleet.x1[drv] = x[d_pos]
         fleet.y0[drv] = fleet.y1[drv] = y[d_pos]
         fleet.length[drv] = 0.0
+        fleet.arrive_at[drv] = -NEVER
     signals.offers_at[minute] += job.size
     if s.acceptance_share > 0.0:
         pay = req.out.pay_cents[job] / 100.0 - s.cost_per_km * (dist + cand.trip_km[job])
@@ -890,20 +922,18 @@ def _dispatch(
             signals.declines_at[minute] += int(np.count_nonzero(~ok))
             r_pos, job, drv, dist = r_pos[ok], job[ok], drv[ok], dist[ok]
             if not job.size:
-                return
+                return free
     pickup_at = e + dist / s.km_per_min
     dropoff_at = pickup_at + cand.trip_min[job]
     out = req.out
+    # Pickup and drop-off times follow from these (filled in after the loop).
     out.match_at[job] = e
-    out.pickup_at[job] = pickup_at
-    out.dropoff_at[job] = dropoff_at
     out.driver_of[job] = drv
     out.pickup_km[job] = dist
     fleet.free_at[drv] = dropoff_at
-    fleet.x0[drv] = fleet.x1[drv] = cand.tx[job]
-    fleet.y0[drv] = fleet.y1[drv] = cand.ty[job]
-    fleet.t0[drv] = dropoff_at
-    fleet.length[drv] = 0.0
+    # Idle again at the destination (at rest: arrive_at is in the past by then).
+    fleet.x1[drv] = cand.tx[job]
+    fleet.y1[drv] = cand.ty[job]
     req.rider_free_at[cand.rider[job]] = dropoff_at
     net = out.pay_cents[job] / 100.0 - s.cost_per_km * (dist + cand.trip_km[job])
     np.add.at(signals.net_at, np.minimum(dropoff_at.astype(np.int64), s.horizon), net)
@@ -915,6 +945,7 @@ def _dispatch(
         keep = np.ones(waiting.size, dtype=bool)
         keep[r_pos] = False
         req.waiting = waiting[keep]
+    return free
 
 
 def _arrive(
@@ -926,8 +957,9 @@ def _arrive(
     cand: Candidates,
     req: Requests,
     signals: Signals,
+    free: FreeDrivers | None,
 ) -> None:
-    """Candidates ``lo:hi`` (requested before the next tick) see their quote and decide.
+    """Candidates ``lo:hi`` (requested before the next round) see their quote and decide.
 
     The quote is the fare and the pickup ETA: distance from the nearest available driver
     at speed plus half a matching interval (the mean wait for the next round); with no
@@ -941,8 +973,7 @@ def _arrive(
         idx = idx[np.sort(first)]
     if not idx.size:
         return
-    avail = fleet.available(e)
-    x, y, _ = fleet.position(avail, e, s.km_per_min)
+    _, x, y = free if free is not None else _free_drivers(e, s, fleet)
     km = nearest_km(cand.ox[idx], cand.oy[idx], x, y, s.side)
     eta = np.where(km <= s.max_km, km / s.km_per_min + 0.5 * s.interval_min, signals.wait)
     surge = signals.surge
@@ -998,8 +1029,9 @@ def _supply_minute(
         fleet.active |= fleet.online
         if (t - s.warmup) % MARGINAL_EVERY_MIN == 0:
             signals.marginal_wages.append(marginal_wage(fleet))
-    if s.reposition_rate > 0.0:
-        km = reposition(fleet, e, s.reposition_rate, share, s.side, s.km_per_min, rngs[2])
+    if s.reposition_rate > 0.0 and t % REPOSITION_EVERY_MIN == 0:
+        rate = s.reposition_rate * REPOSITION_EVERY_MIN
+        km = reposition(fleet, e, rate, share, s.side, s.km_per_min, rngs[2])
         signals.reposition_km_at[t] += km
 
 
@@ -1095,22 +1127,31 @@ def _simulate(
     share = demand_share(p)
     online_at = np.zeros(horizon, dtype=np.int64)
 
-    ticks, matches = _ticks(horizon, interval_s)
-    tick_min = ticks / 120.0
-    # Candidates requested in [tick k, tick k + 1) are quoted at tick k.
-    bounds = np.searchsorted(cand.time, np.append(tick_min, float(horizon)))
-    for k in range(ticks.size):
-        e = float(tick_min[k])
+    rounds = _rounds(horizon, interval_s)
+    # Candidates requested before the first round are quoted at minute 0; those in
+    # [round k, round k + 1) at round k, after its matching.
+    bounds = np.searchsorted(cand.time, np.concatenate(([0.0], rounds, [float(horizon)])))
+    _supply_minute(0, s, fleet, signals, clocks, rngs, share, online_at)
+    if bounds[1] > bounds[0]:
+        _arrive(0.0, int(bounds[0]), int(bounds[1]), s, fleet, cand, req, signals, None)
+    minute = 1
+    for k in range(rounds.size):
+        e = float(rounds[k])
+        # Whole-minute decisions up to now: nothing else happens between rounds, so taking
+        # them here (at their own minute's time) is the same as taking them on the minute.
+        while minute <= e:
+            _supply_minute(minute, s, fleet, signals, clocks, rngs, share, online_at)
+            minute += 1
         _cancel(e, cand, req)
-        if ticks[k] % 120 == 0:
-            _supply_minute(int(ticks[k]) // 120, s, fleet, signals, clocks, rngs, share, online_at)
-        if matches[k]:
-            _dispatch(e, s, fleet, cand, req, signals)
-            if s.surge_max > 1.0:
-                _update_surge(e, s, fleet, req, signals)
-        if bounds[k + 1] > bounds[k]:
-            _arrive(e, int(bounds[k]), int(bounds[k + 1]), s, fleet, cand, req, signals)
+        free = _dispatch(e, s, fleet, cand, req, signals)
+        if s.surge_max > 1.0:
+            _update_surge(e, s, fleet, req, signals)
+        if bounds[k + 2] > bounds[k + 1]:
+            _arrive(e, int(bounds[k + 1]), int(bounds[k + 2]), s, fleet, cand, req, signals, free)
     _cancel(float(horizon), cand, req)
+    out = req.out
+    out.pickup_at = out.match_at + out.pickup_km / s.km_per_min
+    out.dropoff_at = out.pickup_at + cand.trip_min
     online_at[horizon - 1] = fleet.n_online + sum(1 for x in fleet.leave_at if x > horizon)
 
     run = RunArrays(
