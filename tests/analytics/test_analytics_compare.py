@@ -28,6 +28,7 @@ from sim_serverless_sweep.analytics.compare import (
     FALSE_POSITIVE_RATE,
     Comparison,
     compare_runs,
+    overview,
     t_quantile_975,
 )
 from sim_serverless_sweep.analytics.report import (
@@ -256,6 +257,17 @@ def test_different_grids_compare_on_common_points(null_results: Path) -> None:
     } == {(c, r) for c in (0.2, 0.3) for r in (60, 90)}
     assert all(d.method in ("welch", None) for d in comparison.differences)
     assert comparison.pairing.startswith("Welch at every matched point (seeds differ: 1 vs 3")
+    assert comparison.differing == ("commission_rate", "num_riders")
+    assert "other values in one run than in the other: commission_rate, num_riders" in (
+        "\n".join(overview(comparison))
+    )
+
+
+def test_nothing_matched_says_which_parameter_to_ignore(shift_results: Path) -> None:
+    comparison = compare_runs(shift_results, "sweeps", "shift-a", "shift-b")
+    assert comparison.matched == 0 and len(comparison.only_a) == len(comparison.only_b) == 12
+    assert comparison.compared == 0 and comparison.pairing == "no matched points"
+    assert "match without them: --ignore commission_rate" in "\n".join(overview(comparison))
 
 
 def test_pairing_needs_same_seed_replications_and_point_index(null_results: Path) -> None:

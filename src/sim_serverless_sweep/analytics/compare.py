@@ -182,6 +182,7 @@ class Comparison:
     only_a: tuple[int, ...]  # point indices of A with no match in B
     only_b: tuple[int, ...]
     paired_points: int  # matched points compared with the paired interval
+    differing: tuple[str, ...]  # matched parameters whose sets of values differ between runs
     differences: tuple[Difference, ...]  # by metric (in ``metrics`` order), then point_a
     summaries: dict[str, MetricSummary]
 
@@ -243,6 +244,7 @@ class Comparison:
             "only_a_points": list(self.only_a),
             "only_b_points": list(self.only_b),
             "paired_points": self.paired_points,
+            "differing": list(self.differing),
             "pairing": self.pairing,
             "confidence": CONFIDENCE,
             "compared": self.compared,
@@ -301,9 +303,10 @@ def _read_runs(
             where = results / prefix if prefix else results
             raise ValueError(f"no run {run_id!r} under {where} (no manifest, no shard outcomes)")
     names = list(PARAMETERS)
+    params = ", ".join(names)
     columns = ", ".join(f"CAST({m} AS DOUBLE) AS {m}" for m in metrics)
     data = con.execute(
-        f"SELECT run_id, point_index, replicate, {', '.join(names)}, {columns} "
+        f"SELECT run_id, point_index, replicate, {params}, {columns} "
         "FROM shard_metrics WHERE run_id IN (?, ?) ORDER BY run_id, point_index, replicate",
         [run_ids[0], run_ids[-1]],
     ).fetchnumpy()
@@ -555,6 +558,7 @@ def compare_runs(
         only_a=tuple(int(a.point_index[r]) for k, r in keys_a.items() if k not in keys_b),
         only_b=tuple(int(b.point_index[r]) for k, r in keys_b.items() if k not in keys_a),
         paired_points=sum(paired),
+        differing=tuple(n for n in names if {p[n] for p in a.params} != {p[n] for p in b.params}),
         differences=tuple(differences),
         summaries=summaries,
     )
@@ -613,6 +617,13 @@ def overview(comparison: Comparison) -> list[str]:
         "point(s) with data did not match",
         f"intervals (95%): {comparison.pairing}",
     ]
+    if comparison.differing and (comparison.only_a or comparison.only_b):
+        names = ", ".join(comparison.differing)
+        line = f"parameters with other values in one run than in the other: {names}"
+        if not comparison.matched:
+            flags = " ".join(f"--ignore {n}" for n in comparison.differing)
+            line += f" (to compare across them, match without them: {flags})"
+        lines.append(line)
     changed = {k: v for d in comparison.differences for k, v in d.changed.items()}
     if changed:
         lines.append(
