@@ -24,6 +24,7 @@ COMMANDS = [
     "runs",
     "query",
     "report",
+    "compare",
     "delete",
     "serve",
 ]
@@ -44,6 +45,11 @@ FLAGS = [
     "--host",
     "--api",
     "--watch",
+    "--metric",
+    "--ignore",
+    "--all",
+    "--compare",
+    "--compare-ignore",
     "--version",
     "-h",
     "--bogus",
@@ -104,6 +110,8 @@ VALUES = st.sampled_from(
         "table",
         "mean",
         "p95",
+        "platform_revenue",
+        "commission_rate",
         "0",
         "1",
         "2",
@@ -127,6 +135,7 @@ POSITIONAL = {
     "status": RUN_IDS,
     "report": RUN_IDS,
     "delete": RUN_IDS,
+    "compare": RUN_IDS,
     "query": st.sampled_from(["SELECT 1", "SELECT nope", "SELECT * FROM point_summary"]),
 }
 NOISE = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12)

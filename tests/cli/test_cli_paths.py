@@ -47,6 +47,7 @@ def test_subcommands_come_in_workflow_order() -> None:
         "runs",
         "query",
         "report",
+        "compare",
         "delete",
         "serve",
     ]

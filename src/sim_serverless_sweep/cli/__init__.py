@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from sim_serverless_sweep import __version__
-from sim_serverless_sweep.cli import commands, remote
+from sim_serverless_sweep.cli import commands, compare, remote
 from sim_serverless_sweep.cli.support import (
     DEFAULT_PREFIX,
     DEFAULT_RESULTS,
@@ -145,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     query.set_defaults(func=commands.cmd_query)
 
     _add_report(sub)
+    compare.add_compare_parser(sub)
 
     delete = sub.add_parser(
         "delete", help="delete one run: every dataset's files and its manifest, nothing else"
@@ -199,6 +200,21 @@ def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         choices=WAIT_METRICS,
         default=WAIT_METRICS[0],
         help="which wait the bound applies to (default: %(default)s)",
+    )
+    report.add_argument(
+        "--compare",
+        default=None,
+        metavar="RUN_B",
+        help="add a comparison panel: RUN_B - RUN_ID per matched point with 95%% intervals, "
+        "as `sweep compare` (default: none)",
+    )
+    report.add_argument(
+        "--compare-ignore",
+        action="append",
+        default=[],
+        metavar="PARAM",
+        help="with --compare: match points without this parameter; repeat for more "
+        "(default: match on every parameter)",
     )
     report.set_defaults(func=commands.cmd_report)
 

@@ -431,6 +431,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     store, prefix = _results_store(args)
     run_id = _known_run_id(store, prefix, args)
+    if args.compare is not None:
+        _known_run_id(store, prefix, argparse.Namespace(**{**vars(args), "run_id": args.compare}))
     out = Path(args.out) if args.out else Path("reports") / run_id
     try:
         path = build_report(
@@ -440,6 +442,8 @@ def cmd_report(args: argparse.Namespace) -> int:
             out,
             max_wait=args.max_wait,
             wait_metric=args.wait_metric,
+            compare=args.compare,
+            compare_ignore=args.compare_ignore,
         )
     except ValueError as exc:
         raise UsageError(f"report: {exc}") from None
