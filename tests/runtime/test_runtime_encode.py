@@ -120,6 +120,7 @@ def test_outcome_rows_read_back_with_timezone() -> None:
         "error_type": "InjectedFailure",
         "error_message": "boom",
         "code_version": "0",
+        "data_files": None,
     }
     table = pa.Table.from_pylist([row], schema=STORAGE_SCHEMAS["shard_outcomes"])
     back = read_parquet_bytes(parquet_bytes(table))

@@ -1,8 +1,10 @@
-"""Shard use case over the in-memory store: idempotence, failure recording, message checks."""
+"""Shard use case over the in-memory store: idempotence, failure recording, message checks,
+recorded checksums and the repair of a shard left with both outcomes."""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import json
 
@@ -14,17 +16,23 @@ from sim_serverless_sweep.core.keys import manifest_key, outcome_key, parse_key
 from sim_serverless_sweep.core.messages import RunManifest, ShardMessage
 from sim_serverless_sweep.core.sharding import Plan
 from sim_serverless_sweep.local.memory import MemoryStore
-from sim_serverless_sweep.runtime.encode import read_parquet_bytes
+from sim_serverless_sweep.runtime.encode import parquet_bytes, read_parquet_bytes
 from sim_serverless_sweep.runtime.shard import (
+    DataFile,
     Delivery,
     PlanMismatch,
     UnknownRun,
     deliver,
+    expected_keys,
+    outcome_bytes,
     record_failure,
+    recorded_files,
     run_shard,
 )
+from sim_serverless_sweep.runtime.status import run_status
 
 DAY = dt.date(2026, 11, 26)
+NOON = dt.datetime(2026, 11, 26, 12, tzinfo=dt.UTC)
 
 
 def body(**fields: object) -> dict[str, object]:
@@ -125,6 +133,81 @@ def test_later_success_removes_stale_failure() -> None:
     record_failure(message(), store, "p", 3, RuntimeError("transient"))
     assert run_shard(message(), store, "p", attempt=1) is Delivery.SUCCEEDED
     assert outcome_key("p", DAY, "rt", "failure", 0) not in store.objects
+
+
+# --- the success outcome records its files (item 9) ---------------------------------
+
+
+def test_success_outcome_records_every_data_file_with_size_and_sha256() -> None:
+    store = submitted()
+    run_shard(message(), store, "p", attempt=1)
+    outcome = store.objects[outcome_key("p", DAY, "rt", "success", 0)]
+    files = recorded_files(outcome)
+    assert files is not None
+    assert files == sorted(
+        (DataFile.of(k, v) for k, v in data_of(store).items()), key=lambda f: f.key
+    )
+    assert [f.key for f in files] == sorted(expected_keys(message(), "p"))
+    assert all(f.sha256 == hashlib.sha256(store.objects[f.key]).hexdigest() for f in files)
+    record_failure(message(1), store, "p", 3, RuntimeError("x"))
+    failure = read_parquet_bytes(store.objects[outcome_key("p", DAY, "rt", "failure", 1)])
+    assert failure.column("data_files").to_pylist() == [None]
+
+
+def test_outcomes_written_before_the_column_still_read() -> None:
+    old = read_parquet_bytes(outcome_bytes(message(), "success", 1, NOON, NOON)).drop(
+        ["data_files"]
+    )
+    assert recorded_files(parquet_bytes(old)) is None
+
+
+# --- both outcomes: readers prefer success, the next touch repairs (item 3) ----------
+
+
+def _crash_before_the_stale_failure_delete(store: MemoryStore) -> None:
+    # A failure from an earlier delivery, then a success that died before removing it.
+    record_failure(message(), store, "p", 3, RuntimeError("earlier"))
+    run_shard(message(), store, "p", attempt=1)
+    store.put(
+        outcome_key("p", DAY, "rt", "failure", 0),
+        outcome_bytes(message(), "failure", 3, NOON, NOON, RuntimeError("earlier")),
+    )
+
+
+def test_redelivery_of_a_shard_with_both_outcomes_removes_the_failure() -> None:
+    store = submitted()
+    _crash_before_the_stale_failure_delete(store)
+    data = data_of(store)
+    assert run_shard(message(), store, "p", attempt=2) is Delivery.ALREADY_DONE
+    assert outcome_key("p", DAY, "rt", "failure", 0) not in store.objects
+    assert data_of(store) == data
+
+
+def test_a_late_failure_record_of_a_shard_with_both_outcomes_removes_the_failure() -> None:
+    store = submitted()
+    _crash_before_the_stale_failure_delete(store)
+    data = data_of(store)
+    assert record_failure(message(), store, "p", 3, RuntimeError("dlq")) is False
+    assert outcome_key("p", DAY, "rt", "failure", 0) not in store.objects
+    assert data_of(store) == data
+
+
+def test_redelivery_of_a_success_with_a_missing_file_redoes_the_shard() -> None:
+    store = submitted()
+    run_shard(message(), store, "p", attempt=1)
+    data = data_of(store)
+    del store.objects[sorted(data)[0]]
+    assert run_shard(message(), store, "p", attempt=2) is Delivery.SUCCEEDED
+    assert data_of(store) == data
+    assert outcome_key("p", DAY, "rt", "failure", 0) not in store.objects
+
+
+def test_status_counts_a_shard_with_both_outcomes_once_as_succeeded() -> None:
+    store = submitted()
+    _crash_before_the_stale_failure_delete(store)
+    status = run_status(store, "p", "rt")
+    assert status is not None
+    assert (status.succeeded, status.failed, status.pending) == ([0], [], [1])
 
 
 # --- messages are checked against the run's plan (item 15) --------------------------

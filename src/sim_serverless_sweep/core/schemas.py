@@ -59,6 +59,15 @@ SHARD_OUTCOMES_SCHEMA = pa.schema(
         pa.field("error_type", pa.string(), nullable=True),
         pa.field("error_message", pa.string(), nullable=True),
         pa.field("code_version", pa.string(), nullable=False),
+        pa.field(
+            "data_files",
+            pa.string(),
+            nullable=True,
+            metadata={
+                "doc": "Success only: JSON array of the data files it committed, "
+                '[{"key", "sha256", "size"}] sorted by key (SHA-256 hex, size in bytes).'
+            },
+        ),
     ]
 )
 

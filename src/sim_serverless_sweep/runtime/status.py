@@ -53,7 +53,20 @@ class RunStatus:
 def outcome_sets(
     store: ObjectStore, prefix: str, manifest: RunManifest
 ) -> tuple[set[int], set[int]]:
-    """Shard ids with a success outcome and with a failure outcome."""
+    """Shard ids with a success outcome and with a failure outcome (and no success).
+
+    A shard with both (a crash between a success and its stale failure's removal, or a
+    reconcile in progress) counts as succeeded; the next touch of the shard removes the
+    failure (``runtime.shard.reconcile``).
+    """
+    succeeded, failed = recorded_outcomes(store, prefix, manifest)
+    return succeeded, failed - succeeded
+
+
+def recorded_outcomes(
+    store: ObjectStore, prefix: str, manifest: RunManifest
+) -> tuple[set[int], set[int]]:
+    """Shard ids with a success outcome object and with a failure outcome object."""
     succeeded: set[int] = set()
     failed: set[int] = set()
     for key in store.list_keys(outcomes_prefix(prefix, manifest.run_date, manifest.run_id)):
@@ -62,7 +75,7 @@ def outcome_sets(
         except KeyLayoutError:
             continue  # not ours (e.g. a temp file); never counted
         (succeeded if parsed.status == "success" else failed).add(parsed.shard_id)
-    return succeeded, failed - succeeded
+    return succeeded, failed
 
 
 def run_status(store: ObjectStore, prefix: str, run_id: str) -> RunStatus | None:

@@ -12,8 +12,9 @@ from sim_serverless_sweep.core.keys import manifest_key
 from sim_serverless_sweep.core.messages import RunManifest, ShardMessage
 from sim_serverless_sweep.core.sharding import Plan
 from sim_serverless_sweep.runtime.ports import ObjectStore, ShardQueue
-from sim_serverless_sweep.runtime.shard import Clock, utc_now
-from sim_serverless_sweep.runtime.status import outcome_sets
+from sim_serverless_sweep.runtime.shard import Clock, Settled, planned_message, reconcile, utc_now
+from sim_serverless_sweep.runtime.status import recorded_outcomes
+from sim_serverless_sweep.runtime.verify import VerifyMode, verify_manifest, void_damaged
 
 
 class RunConflict(Exception):
@@ -73,6 +74,7 @@ class Submission:
     created: bool
     dispatched: list[int] = field(default_factory=list)
     already_succeeded: list[int] = field(default_factory=list)
+    voided: list[int] = field(default_factory=list)  # failed verification; dispatched again
 
 
 def load_manifest(store: ObjectStore, prefix: str, run_id: str) -> RunManifest | None:
@@ -96,19 +98,42 @@ def accept(
 
 
 def pending_messages(
-    manifest: RunManifest, store: ObjectStore, prefix: str, *, created: bool, force: bool
-) -> tuple[list[ShardMessage], list[int]]:
-    """Messages for shards without a success outcome (all shards if force)."""
+    manifest: RunManifest,
+    store: ObjectStore,
+    prefix: str,
+    *,
+    created: bool,
+    force: bool,
+    verify: VerifyMode | None = "size",
+) -> tuple[list[ShardMessage], list[int], list[int]]:
+    """Messages for shards without a standing success (all shards if force).
+
+    On a resume the succeeded shards' data files are verified first (``verify``: "size"
+    checks existence and size, "full" the SHA-256 too, None skips it): a damaged shard's
+    success is voided (a failure outcome, data removed) and the shard is dispatched again,
+    to write the same bytes. A shard with both outcomes is reconciled (its stale failure
+    goes, or its success if files are missing). Returns (messages, shards already
+    succeeded, shards whose success was voided).
+    """
     plan = Plan.from_request(manifest.request)
     succeeded: set[int] = set()
+    voided: list[int] = []
     if not created and not force:
-        succeeded, _ = outcome_sets(store, prefix, manifest)
+        succeeded, failed = recorded_outcomes(store, prefix, manifest)
+        if verify is not None:
+            report = verify_manifest(store, prefix, manifest, verify)
+            voided = void_damaged(store, prefix, manifest, report)
+            succeeded -= set(voided)
+        for shard_id in sorted(succeeded & failed):
+            shard = planned_message(manifest, shard_id)
+            if reconcile(shard, store, prefix) is not Settled.SUCCEEDED:
+                succeeded.discard(shard_id)
     messages = [
         ShardMessage.for_shard(manifest.request, manifest.run_date, plan, shard_id)
         for shard_id in range(plan.shard_count)
         if shard_id not in succeeded
     ]
-    return messages, sorted(succeeded)
+    return messages, sorted(succeeded), voided
 
 
 def submit(
@@ -119,12 +144,16 @@ def submit(
     *,
     clock: Clock = utc_now,
     force: bool = False,
+    verify: VerifyMode | None = "size",
 ) -> Submission:
     """Accept a validated request and enqueue every shard not yet succeeded.
 
-    Idempotent: the same request again re-dispatches only unfinished shards.
+    Idempotent: the same request again re-dispatches only unfinished shards, and those
+    whose data fails ``verify`` (see :func:`pending_messages`).
     """
     manifest, created = accept(request, store, prefix, clock)
-    messages, done = pending_messages(manifest, store, prefix, created=created, force=force)
+    messages, done, voided = pending_messages(
+        manifest, store, prefix, created=created, force=force, verify=verify
+    )
     queue.send(messages)
-    return Submission(manifest, created, [m.shard_id for m in messages], done)
+    return Submission(manifest, created, [m.shard_id for m in messages], done, voided)
