@@ -21,6 +21,7 @@ def test_every_parameter_is_fully_described(spec: object) -> None:
     assert isinstance(spec, ParamSpec)
     assert spec.minimum <= spec.default <= spec.maximum
     assert spec.unit and spec.description
+    assert spec.source  # a cited figure, a derivation, "simulation control" or "a guess"
     assert spec.check(spec.default) is None
     assert spec.check(spec.minimum) is None and spec.check(spec.maximum) is None
 

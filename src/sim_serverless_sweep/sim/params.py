@@ -87,6 +87,8 @@ PARAMETERS: dict[str, ParamSpec] = {
             0.9,
             "share of fare",
             "Share of each fare the platform keeps; the driver gets the rest.",
+            "Uber Mobility take rate 21-29 % (2021-23 results); NYC 2025 platform margin 21 % "
+            "(docs/model.md, Calibration).",
         ),
         _p(
             "num_drivers",
@@ -96,6 +98,8 @@ PARAMETERS: dict[str, ParamSpec] = {
             20_000,
             "drivers",
             "Pool of potential drivers; each decides to be online or offline.",
+            "A guess: it scales the market (about 25 % of the pool is online at defaults; SF "
+            "2016 peak: about 13 %).",
         ),
         _p(
             "num_riders",
@@ -105,6 +109,7 @@ PARAMETERS: dict[str, ParamSpec] = {
             200_000,
             "riders",
             "Rider population; each requests trips at request_rate_per_hour.",
+            "A guess: with request_rate_per_hour it sets the market size.",
         ),
         _p(
             "city_size_km",
@@ -114,6 +119,8 @@ PARAMETERS: dict[str, ParamSpec] = {
             100.0,
             "km",
             "Side of the square city.",
+            "A guess for the city; it gives 3.8 km mean trips, near SF's 4.2 km in-service "
+            "trip (SFCTA 2017).",
         ),
         _p(
             "speed_kmh",
@@ -123,6 +130,7 @@ PARAMETERS: dict[str, ParamSpec] = {
             120.0,
             "km/h",
             "Driving speed for pickups and trips.",
+            "A guess within published 13-45 km/h (Manhattan CBD traffic to a Denver ride).",
         ),
         _p(
             "horizon_min",
@@ -132,6 +140,7 @@ PARAMETERS: dict[str, ParamSpec] = {
             10_080,
             "minutes",
             "Simulated time including warm-up.",
+            "Simulation control.",
         ),
         _p(
             "warmup_min",
@@ -141,6 +150,7 @@ PARAMETERS: dict[str, ParamSpec] = {
             5_000,
             "minutes",
             "Initial period excluded from metrics; must be below horizon_min.",
+            "Simulation control.",
         ),
         _p(
             "request_rate_per_hour",
@@ -149,7 +159,8 @@ PARAMETERS: dict[str, ParamSpec] = {
             0.0,
             10.0,
             "requests/rider/hour",
-            "Request rate of a rider without an open request, at reference_fare and zero wait.",
+            "Request rate of a rider without an open request, at reference_fare and zero ETA.",
+            "A guess (no published per-rider request rate found).",
         ),
         _p(
             "price_elasticity",
@@ -158,7 +169,8 @@ PARAMETERS: dict[str, ParamSpec] = {
             0.0,
             5.0,
             "-",
-            "Elasticity of the request rate to the expected fare: (fare/reference_fare)^-e.",
+            "Elasticity of a rider's request to their own quoted fare: (fare/reference_fare)^-e.",
+            "Cohen, Hahn, Hall, Levitt & Metcalfe 2016 (NBER w22627): about 0.6, short-run.",
         ),
         _p(
             "wait_elasticity",
@@ -167,7 +179,8 @@ PARAMETERS: dict[str, ParamSpec] = {
             0.0,
             5.0,
             "-",
-            "Elasticity to the recent mean wait: (1 + wait/reference_wait_min)^-e.",
+            "Elasticity to the quoted pickup ETA: (1 + eta/reference_wait_min)^-e.",
+            "A guess (no published elasticity of requests to waiting found).",
         ),
         _p(
             "patience_mean_min",
@@ -177,6 +190,7 @@ PARAMETERS: dict[str, ParamSpec] = {
             120.0,
             "minutes",
             "Mean (exponential) time an unmatched rider waits before cancelling.",
+            "A guess (no published rider-patience figure found).",
         ),
         _p(
             "base_fare",
@@ -186,6 +200,7 @@ PARAMETERS: dict[str, ParamSpec] = {
             100.0,
             "currency",
             "Fixed part of every fare.",
+            "A guess (mean fare about 9.3, Chicago-2018-like; no rate card retrieved).",
         ),
         _p(
             "per_km_fare",
@@ -195,6 +210,7 @@ PARAMETERS: dict[str, ParamSpec] = {
             50.0,
             "currency/km",
             "Distance part of the fare (origin to destination).",
+            "A guess (see base_fare).",
         ),
         _p(
             "per_min_fare",
@@ -203,7 +219,8 @@ PARAMETERS: dict[str, ParamSpec] = {
             0.0,
             10.0,
             "currency/minute",
-            "Time part of the fare (trip minutes).",
+            "Time part of the fare (exact trip minutes).",
+            "A guess (see base_fare).",
         ),
         _p(
             "operating_cost_per_km",
@@ -213,6 +230,8 @@ PARAMETERS: dict[str, ParamSpec] = {
             10.0,
             "currency/km",
             "Driver cost per km driven (pickup and trip).",
+            "About half the IRS 2024 rate (0.42 USD/km), near Toronto 2024 variable cost "
+            "(C$0.46/km).",
         ),
         _p(
             "reservation_wage_mean",
@@ -222,6 +241,7 @@ PARAMETERS: dict[str, ParamSpec] = {
             500.0,
             "currency/hour",
             "Mean net hourly earnings a driver needs to be online.",
+            "Top of published net hourly earnings (Seattle 2019: 9.73-23.25 USD/h).",
         ),
         _p(
             "reservation_wage_spread",
@@ -231,6 +251,7 @@ PARAMETERS: dict[str, ParamSpec] = {
             500.0,
             "currency/hour",
             "Standard deviation of the (lognormal) wages across drivers; 0 = one common wage.",
+            "A guess (no published reservation-wage distribution retrieved).",
         ),
         _p(
             "max_pickup_km",
@@ -240,6 +261,8 @@ PARAMETERS: dict[str, ParamSpec] = {
             200.0,
             "km",
             "Longest pickup distance the matcher accepts.",
+            "A guess for the cap; the resulting mean pickup (1.2 km) matches SF 2016 (1.1 km "
+            "per trip).",
         ),
         _p(
             "reference_fare",
@@ -248,7 +271,8 @@ PARAMETERS: dict[str, ParamSpec] = {
             0.01,
             1000.0,
             "currency",
-            "Expected fare at which price neither raises nor lowers the request rate.",
+            "Quoted fare at which price neither raises nor lowers the request rate.",
+            "Normalisation: about the mean fare at defaults.",
         ),
         _p(
             "reference_wait_min",
@@ -258,6 +282,7 @@ PARAMETERS: dict[str, ParamSpec] = {
             120.0,
             "minutes",
             "Wait scale of the demand response to waiting.",
+            "A guess.",
         ),
         _p(
             "earnings_memory_min",
@@ -267,6 +292,8 @@ PARAMETERS: dict[str, ParamSpec] = {
             1440.0,
             "minutes",
             "Time constant of the recent earnings (and wait) that drivers (riders) react to.",
+            "A guess; published markets re-equilibrate over about 8 weeks (Hall, Horton & "
+            "Knoepfle 2017).",
         ),
         _p(
             "supply_response_per_min",
@@ -275,7 +302,8 @@ PARAMETERS: dict[str, ParamSpec] = {
             0.0,
             1.0,
             "1/minute",
-            "Rate at which drivers review being online; hazard = rate x relative earnings gap.",
+            "Rate at which drivers review being online; hazard = rate x log earnings gap.",
+            "A guess (no published review rate); fast enough to settle within the warm-up.",
         ),
         _p(
             "match_interval_s",
@@ -286,6 +314,8 @@ PARAMETERS: dict[str, ParamSpec] = {
             "seconds",
             "Time between matching rounds (batched dispatch); requests, pickups and drop-offs "
             "happen at exact times in between.",
+            "Platforms batch every few seconds (Didi 2019: about 2 s); 30 s is coarser and "
+            "cheaper.",
         ),
         _p(
             "reposition_rate_per_min",
@@ -296,6 +326,7 @@ PARAMETERS: dict[str, ParamSpec] = {
             "1/minute",
             "Rate at which surplus idle drivers of an area drive toward areas short of idle "
             "drivers relative to expected demand (km cost charged); 0 = idle drivers stay put.",
+            "A guess.",
         ),
         _p(
             "start_hour",
@@ -305,6 +336,7 @@ PARAMETERS: dict[str, ParamSpec] = {
             24.0,
             "hour of day",
             "Clock time at minute 0 (places the demand peaks in the run).",
+            "Simulation control.",
         ),
         _p(
             "morning_peak_amplitude",
@@ -315,8 +347,8 @@ PARAMETERS: dict[str, ParamSpec] = {
             "x base rate",
             "Extra request rate at the morning peak: rate x (1 + amplitude) at its centre; "
             "0 = no peak (stationary demand).",
-            "0 = off; ride-hail demand typically peaks at 1.5-2x the daytime level at commute "
-            "hours (a guess from published hourly trip counts).",
+            "0 = off; no published peak-to-trough ratio found (Uber and CMAP data show "
+            "weekday 7-9 am and 5-10 pm peaks).",
         ),
         _p(
             "morning_peak_hour",
@@ -356,6 +388,7 @@ PARAMETERS: dict[str, ParamSpec] = {
             12.0,
             "hours",
             "Standard deviation of each (Gaussian, on the 24-hour clock) peak.",
+            "A guess (published profiles show 2-3 hour commute peaks).",
         ),
         _p(
             "hotspot_share",
@@ -386,6 +419,7 @@ PARAMETERS: dict[str, ParamSpec] = {
             1.0,
             "share of city side",
             "Side of the square central hotspot as a share of city_size_km.",
+            "A guess.",
         ),
         _p(
             "surge_max",
@@ -395,7 +429,7 @@ PARAMETERS: dict[str, ParamSpec] = {
             5.0,
             "x fare",
             "Cap of the surge multiplier on fares; 1 = no surge pricing.",
-            "1 = off; published surge caps are 2-3x in normal times (a guess).",
+            "1 = off; published surges reach 5x or more (Cohen et al. 2016); the cap is a guess.",
         ),
         _p(
             "surge_sensitivity",
@@ -406,6 +440,7 @@ PARAMETERS: dict[str, ParamSpec] = {
             "-",
             "Surge multiplier = 1 + sensitivity x (recent open requests / idle drivers - 1), "
             "between 1 and surge_max.",
+            "A guess.",
         ),
         _p(
             "acceptance_wage_share",
@@ -426,6 +461,7 @@ PARAMETERS: dict[str, ParamSpec] = {
             1800,
             "seconds",
             "Time a driver who declined an offer is out of matching.",
+            "A guess (Uber's former 2-minute lockout after low acceptance is the policy analogue).",
         ),
         _p(
             "shift_mean_hours",
@@ -436,8 +472,8 @@ PARAMETERS: dict[str, ParamSpec] = {
             "hours",
             "Mean length (gamma, CV 0.5) of an online session, after which the driver logs "
             "off and rests; 0 = sessions end only by the earnings rule.",
-            "0 = off; US ride-hail drivers average well under 20 hours a week, mostly in "
-            "sessions of a few hours (a guess).",
+            "0 = off; no published session length found (typical US drivers are online under "
+            "20 hours a week, Uber 2019).",
         ),
         _p(
             "rest_mean_hours",
@@ -447,6 +483,7 @@ PARAMETERS: dict[str, ParamSpec] = {
             72.0,
             "hours",
             "Mean (exponential) rest after a shift before the driver reconsiders going online.",
+            "A guess.",
         ),
     )
 }
