@@ -1,27 +1,26 @@
 """Ride-hailing marketplace in continuous time with batched matching (model v2).
 
 Requests, pickups and drop-offs happen at exact (fractional) minutes. Decisions are taken
-at *ticks*: every ``match_interval_s`` seconds (matching) and every whole minute (driver
-entry / exit and repositioning). At a tick at time ``e`` the order is fixed
-(docs/model.md), one phase function each:
+at matching *rounds*, every ``match_interval_s`` seconds at the middle of each interval
+(docs/model.md, "Timing"). At a round at time ``e``, one phase function each:
 
 1. ``_cancel``: waiting requests whose patience ran out before ``e`` leave (at that time);
-2. on whole minutes, ``_supply_minute``: the earnings signal is updated, drivers review
-   being online (supply section), and surplus idle drivers start repositioning
-   (repositioning section);
+2. ``_supply_minute`` for every whole minute reached: the earnings signal is updated,
+   shifts end, drivers review being online (supply section) and surplus idle drivers start
+   repositioning (repositioning section);
 3. ``_dispatch``: waiting requests are matched to available drivers, nearest pair first
    (matching section); a matched driver's pickup and drop-off times follow from distance
-   and speed, so phases need no per-tick bookkeeping;
-4. ``_arrive``: candidate requests up to the next tick see their own quote (fare and the
+   and speed, so phases need no per-round bookkeeping; then the surge multiplier;
+4. ``_arrive``: candidate requests up to the next round see their own quote (fare and the
    pickup ETA from the nearest available driver) and become requests or not (demand and
    pricing sections).
 
 Snapshot counts (per minute) are rebuilt after the loop from the exact times.
 
 All randomness comes from generators derived from ``seed``: demand (every candidate
-request, drawn before the loop in fixed-size blocks, so a longer horizon extends the same
+request, drawn before the loop in fixed blocks, so a longer horizon extends the same
 stream and every parameter point sees the same candidates), supply (wages, initial fleet,
-review clocks) and repositioning.
+review clocks), repositioning and shift lengths.
 """
 
 from __future__ import annotations
@@ -269,11 +268,14 @@ def match_greedy(
     q, c = grid.near_pairs(ox, oy)
     d2 = (ox[q] - dx[c]) ** 2 + (oy[q] - dy[c]) ** 2
     limit = max_km * max_km
-    cut = min(grid.cell * grid.cell, limit) if grid.cell * grid.cell <= limit else limit
-    inside = d2 < cut if cut < limit else d2 <= limit
-    ra, ca, da = _sparse_rounds(q[inside], c[inside], d2[inside], n_r, n_c)
-    if cut >= limit:
+    cell2 = grid.cell * grid.cell
+    if cell2 >= limit:
+        # Every reachable pair lies within a cell: phase A is the whole scan.
+        keep = d2 <= limit
+        ra, ca, da = _sparse_rounds(q[keep], c[keep], d2[keep], n_r, n_c)
         return ra, ca, np.sqrt(da)
+    keep = d2 < cell2
+    ra, ca, da = _sparse_rounds(q[keep], c[keep], d2[keep], n_r, n_c)
     free_r = np.ones(n_r, dtype=bool)
     free_r[ra] = False
     free_c = np.ones(n_c, dtype=bool)
@@ -644,13 +646,13 @@ def review(fleet: Fleet, who: IntArray, u: FloatArray, earnings: float, e: float
         who, first = np.unique(who, return_index=True)
         u = u[first]
     w = fleet.wages[who]
-    on = fleet.online[who] | (fleet.free_at[who] > e)
     with np.errstate(divide="ignore"):
         gap = np.log(earnings) - np.log(w) if earnings > 0.0 else np.full(who.size, -np.inf)
     gap = np.clip(gap, -1.0, 1.0)
     n_offline = fleet.wages.size - fleet.n_online - len(fleet.leave_at)
     scale = max(fleet.n_online, 1) / n_offline if n_offline > 0 else 1.0
-    offline_now = ~fleet.online[who] & ~on & (fleet.rest_until[who] <= e)
+    # Offline, not finishing a last job, and rested.
+    offline_now = ~fleet.online[who] & (fleet.free_at[who] <= e) & (fleet.rest_until[who] <= e)
     join: IntArray = who[offline_now & (u < np.minimum(1.0, gap * scale))]
     if join.size:
         fleet.online[join] = True
