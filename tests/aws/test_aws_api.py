@@ -318,3 +318,35 @@ def test_a_queue_that_refuses_the_call_lists_every_shard_not_sent(
     healthy = build_app(faulty.stack.env(), s3=s3, sqs=sqs)
     status, body = _call(healthy, helpers, "POST", "/sweep-run", request)
     assert status == 202 and body["dispatched_shards"] == list(range(25))
+
+
+@pytest.mark.parametrize(
+    ("headers", "domain", "expected"),
+    [
+        # API Gateway sets domainName and serves HTTPS only; headers are the client's.
+        (
+            {"x-forwarded-proto": "javascript", "host": "evil.example"},
+            "abc123.execute-api.us-east-1.amazonaws.com",
+            "https://abc123.execute-api.us-east-1.amazonaws.com/sweep-run/api-small",
+        ),
+        (
+            {"x-forwarded-proto": "http"},
+            "api.example.org",
+            "https://api.example.org/sweep-run/api-small",
+        ),
+        # Not a host name: never the authority of a URL.
+        ({}, "evil.example/x?", "/sweep-run/api-small"),
+        ({}, "javascript:alert(1)//", "/sweep-run/api-small"),
+        ({}, "", "/sweep-run/api-small"),
+    ],
+)
+def test_status_url_comes_from_api_gateways_domain_name_only(
+    helpers: Any, s3: Any, sqs: Any, headers: dict[str, str], domain: str, expected: str
+) -> None:
+    stack = helpers.create_stack(s3, sqs)
+    app = build_app(stack.env(), s3=s3, sqs=sqs)
+    event = helpers.api_event("POST", "/sweep-run", json.dumps(SMALL), headers)
+    event["requestContext"]["domainName"] = domain
+    response = app.handle(event, helpers.LambdaContext())
+    assert response["statusCode"] == 202
+    assert json.loads(response["body"])["status_url"] == expected

@@ -87,7 +87,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 
 def _manifests(results: Path) -> dict[str, bytes]:
-    return {p.as_posix(): p.read_bytes() for p in results.glob("sweeps/manifests/*/*.json")}
+    # Not runner.json: the server renews and releases a run's lease in the background.
+    return {p.as_posix(): p.read_bytes() for p in results.glob("sweeps/manifests/*/manifest.json")}
 
 
 def _unowned(results: Path, accepted: set[str]) -> list[str]:

@@ -3,17 +3,28 @@
 ``sweep serve`` runs the same handler as the Lambda function, wired to the filesystem
 store and the background process-pool queue instead of S3 and SQS. It also serves the
 OpenAPI document at ``GET /openapi.json``.
+
+Nothing the client sends decides an absolute URL in a response: the event's domain name is
+the address the server listens on (not the Host header), and ``status_url`` is built from
+that address, or is relative when the server listens on every interface.
+
+Ctrl-C or SIGTERM stops the server: no new requests, queued shards are dropped, running
+ones get the pool's grace period (a second signal ends them at once), then one line says
+what finished and that an identical resubmit resumes; the exit code is 128 + the signal.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import logging
 import os
+import signal
 import sys
+import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -22,7 +33,12 @@ from urllib.parse import urlsplit
 
 from sim_serverless_sweep.core.contract import ConfigError, FieldProblem, Limits
 from sim_serverless_sweep.local.fs_store import FilesystemStore
-from sim_serverless_sweep.local.pool import DEFAULT_MAX_ATTEMPTS, default_workers
+from sim_serverless_sweep.local.pool import (
+    DEFAULT_MAX_ATTEMPTS,
+    STOP_GRACE_S,
+    StopRequested,
+    default_workers,
+)
 from sim_serverless_sweep.local.pool_queue import PoolQueue
 from sim_serverless_sweep.service.app import JSON, SweepApp
 from sim_serverless_sweep.service.models import ERROR_CODES, problem
@@ -30,6 +46,9 @@ from sim_serverless_sweep.service.models import ERROR_CODES, problem
 # API Gateway's payload limit: larger requests never reach the function.
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+# Listening on every interface: the server's own address says nothing about how clients
+# reach it, so status_url is relative.
+WILDCARD = ("", "0.0.0.0", "::")
 OPENAPI_PATH = "/openapi.json"
 
 
@@ -44,6 +63,9 @@ def http_event(
     scheme: str = "http",
 ) -> dict[str, Any]:
     """An API Gateway HTTP API payload-2.0 event for one request ($default stage).
+
+    ``host`` becomes ``requestContext.domainName``: pass the server's own address, never
+    the client's Host header (API Gateway sets that field itself; clients cannot).
 
     >>> http_event("GET", "/sweep-run/r1?x=1", {}, b"", host="h")["rawQueryString"]
     'x=1'
@@ -91,6 +113,9 @@ class LocalApiServer(ThreadingHTTPServer):
     """Threaded HTTP server in front of a SweepApp."""
 
     daemon_threads = True
+    # socketserver's default backlog of 5 reset connections in a burst of 20 identical
+    # concurrent submits; the kernel caps this at net.core.somaxconn.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], app: SweepApp) -> None:
         super().__init__(address, _RequestHandler)
@@ -107,9 +132,15 @@ class LocalApiServer(ThreadingHTTPServer):
         return self._openapi
 
     @property
-    def url(self) -> str:
+    def address(self) -> str:
+        """host:port the server listens on."""
         host, port = self.server_address[:2]
-        return f"http://{host!s}:{port}"
+        host = str(host)
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}"
 
 
 class _RequestHandler(BaseHTTPRequestHandler):
@@ -145,13 +176,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if self.command in ("GET", "HEAD") and urlsplit(self.path).path == OPENAPI_PATH:
             self._send(HTTPStatus.OK, {"Content-Type": JSON}, self.server.openapi)
             return
-        host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
         event = http_event(
             self.command,
             self.path,
             dict(self.headers.items()),
             body,
-            host=host,
+            host=self.server.address,  # not the Host header: clients choose that
             source_ip=self.client_address[0],
         )
         response = self.server.app.handle(event, None)
@@ -225,16 +255,20 @@ def make_server(
         max_receive_count=DEFAULT_MAX_ATTEMPTS,
     )
     try:
-        return LocalApiServer((host, port), app), queue
+        server = LocalApiServer((host, port), app)
     except BaseException:
         queue.close()  # no thread left behind by a failed bind
         raise
+    app.base_url = "" if host in WILDCARD else server.url
+    return server, queue
 
 
-def serve_forever(host: str, port: int, results: Path, prefix: str, workers: int | None) -> None:
-    """Serve POST /sweep-run and GET /sweep-run/RUN_ID until interrupted (Ctrl-C).
+def serve_forever(host: str, port: int, results: Path, prefix: str, workers: int | None) -> int:
+    """Serve POST /sweep-run and GET /sweep-run/RUN_ID until Ctrl-C or SIGTERM.
 
-    An OSError from binding propagates before anything is printed or set up.
+    Returns the exit code: 130 after Ctrl-C, 143 after SIGTERM (128 + the signal), 0 if
+    the server was shut down otherwise. An OSError from binding propagates before
+    anything is printed or set up.
     """
     try:
         limits = Limits.from_env(os.environ)  # MAX_SHARDS / MAX_POINTS, as in Lambda
@@ -255,10 +289,53 @@ def serve_forever(host: str, port: int, results: Path, prefix: str, workers: int
         file=sys.stderr,
         flush=True,
     )
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        print("sweep serve: stopping; waiting for running shards", file=sys.stderr)
-    finally:
-        server.server_close()
-        queue.close()
+    stops = _StopSignals(queue)
+    with stops.installed():
+        try:
+            server.serve_forever()
+        except StopRequested:
+            pass  # from stops: SIGINT or SIGTERM in this (the main) thread
+        finally:
+            server.server_close()  # no new connections while the queue stops
+        if stops.signum is None:  # shut down by its owner (tests): finish the work
+            queue.close()
+            return 0
+        if queue.busy():
+            print(
+                f"sweep serve: stopping: no new shards; running ones get {STOP_GRACE_S:.0f} s "
+                "(press Ctrl-C again to end them now)",
+                file=sys.stderr,
+                flush=True,
+            )
+        report = queue.close(abort=True)
+        name = "Ctrl-C" if stops.signum == signal.SIGINT else signal.Signals(stops.signum).name
+        print(f"sweep serve: stopped by {name}: {report.describe()}", file=sys.stderr, flush=True)
+    return 128 + stops.signum
+
+
+class _StopSignals:
+    """SIGINT and SIGTERM while serving: the first unwinds ``serve_forever`` (StopRequested
+    in the main thread); later ones end the running shards at once and never raise, so
+    the stop itself is never cut short by a traceback."""
+
+    def __init__(self, queue: PoolQueue) -> None:
+        self.queue = queue
+        self.signum: int | None = None
+
+    def __call__(self, signum: int, _frame: object) -> None:
+        if self.signum is None:
+            self.signum = signum
+            raise StopRequested(signum)
+        self.queue.abort_now()
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield  # signal handlers live in the main thread only (in-process tests)
+            return
+        previous = {sig: signal.signal(sig, self) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)

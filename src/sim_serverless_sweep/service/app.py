@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 import re
 import threading
 from collections.abc import Mapping
@@ -45,6 +46,7 @@ from sim_serverless_sweep.service.models import (
     Problem,
     RunAccepted,
     RunStatusBody,
+    StorageUnavailable,
     problem,
 )
 
@@ -61,6 +63,14 @@ _RUN_ID = re.compile(RUN_ID_PATTERN)
 # default (the body must still be valid JSON). Anything else is a 415.
 _JSON_LIKE = ("application/json", "text/plain", "application/x-www-form-urlencoded")
 RUN_ID_RULE = "must be 1-128 characters of A-Z a-z 0-9 . _ - not starting with '.' or '-'"
+# A DNS host name (what API Gateway puts in requestContext.domainName): nothing else may
+# become the authority of an absolute status_url.
+_HOST_NAME = re.compile(
+    r"(?=.{1,253}\Z)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*"
+    r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+)
+# The POST route's raw path, with an optional stage prefix (/prod/sweep-run).
+_ROUTE_PATH = re.compile(r"(?:/[A-Za-z0-9._~-]+)*" + re.escape(ROUTE))
 
 
 def queue_name_of_arn(arn: str) -> str:
@@ -93,6 +103,10 @@ class SweepApp:
     """Ports + settings, and the handler over them.
 
     ``queue_name``/``dlq_arn`` identify SQS event sources (None locally: no SQS events).
+    ``base_url`` is where the API is served, from the server's own configuration
+    (``sweep serve``: its listening address; "" for a relative ``status_url``). None (Lambda):
+    ``https://`` + the event's ``requestContext.domainName``, which API Gateway sets.
+    Request headers (Host, X-Forwarded-Proto) never go into a URL.
     """
 
     store: ObjectStore
@@ -102,6 +116,7 @@ class SweepApp:
     max_receive_count: int
     queue_name: str | None = None
     dlq_arn: str | None = None
+    base_url: str | None = None
     _resolver: APIGatewayHttpResolver = field(init=False, repr=False)
     # The resolver keeps the current event on itself; the local server is threaded.
     _api_lock: threading.Lock = field(init=False, repr=False, default_factory=threading.Lock)
@@ -244,12 +259,23 @@ class SweepApp:
                 "created": submission.created,
                 "dispatched_shards": submission.dispatched,
                 "already_succeeded_shards": submission.already_succeeded,
-                "status_url": _status_url(event.raw_event, headers, manifest.run_id),
+                "status_url": self.status_url(event.raw_event, manifest.run_id),
             }
         )
         # 202: work is queued; 200: an identical resubmit with nothing left to do.
         status = HTTPStatus.ACCEPTED if submission.dispatched else HTTPStatus.OK
         return _json(status, payload)
+
+    def status_url(self, event: Mapping[str, Any], run_id: str) -> str:
+        """Where to GET the run's status: an absolute URL only from trusted data."""
+        raw_path = str(event.get("rawPath") or "")
+        path = (raw_path if _ROUTE_PATH.fullmatch(raw_path) else ROUTE) + "/" + run_id
+        if self.base_url is not None:
+            return self.base_url + path
+        domain = (event.get("requestContext") or {}).get("domainName")
+        if isinstance(domain, str) and _HOST_NAME.fullmatch(domain):
+            return f"https://{domain}{path}"  # API Gateway serves HTTPS only
+        return path
 
     def get_sweep_run(self, run_id: str) -> Response[str]:
         logger.thread_safe_append_keys(run_id=run_id)
@@ -295,15 +321,36 @@ def _build_resolver(app: SweepApp) -> APIGatewayHttpResolver:
         )
         return _json(HTTPStatus.SERVICE_UNAVAILABLE, body)
 
+    def _storage(exc: OSError) -> Response[str]:
+        # The store's own I/O failed (read-only folder, full disk, permissions). The full
+        # error, paths included, goes to the log; the client gets the condition only.
+        request_id = _request_id(resolver)
+        logger.exception("results storage failed", extra={"request_id": request_id})
+        reason = os.strerror(exc.errno) if exc.errno else type(exc).__name__
+        body = StorageUnavailable(
+            message=f"the results storage failed ({reason}); nothing was dispatched. Free "
+            "space or make the results location writable, then retry: an identical resubmit "
+            f"resumes the run (request id {request_id})",
+            problems=[],
+        )
+        return _json(HTTPStatus.SERVICE_UNAVAILABLE, body)
+
     def _internal(exc: Exception) -> Response[str]:
-        logger.exception("request failed")
-        body = InternalError(message=f"{type(exc).__name__}: {exc}", problems=[])
+        # str(exc) may hold paths, keys or data: only its type leaves the server.
+        request_id = _request_id(resolver)
+        logger.exception("request failed", extra={"request_id": request_id})
+        body = InternalError(
+            message=f"internal error ({type(exc).__name__}); the server's log has the "
+            f"details (request id {request_id})",
+            problems=[],
+        )
         return _json(HTTPStatus.INTERNAL_SERVER_ERROR, body)
 
     # Registered by call, not decorator: Powertools' exception_handler is untyped.
     resolver.exception_handler(RequestError)(_bad_request)
     resolver.exception_handler(RunConflict)(_conflict)
     resolver.exception_handler(QueueSendError)(_dispatch_failed)
+    resolver.exception_handler(OSError)(_storage)
     resolver.exception_handler(Exception)(_internal)
 
     @resolver.not_found
@@ -347,13 +394,13 @@ def _raw_body(event: Mapping[str, Any]) -> bytes:
     return body.encode() if isinstance(body, str) else bytes(body)
 
 
-def _status_url(event: Mapping[str, Any], headers: Mapping[str, str], run_id: str) -> str:
-    path = str(event.get("rawPath") or ROUTE).rstrip("/") + "/" + run_id
-    domain = (event.get("requestContext") or {}).get("domainName")
-    if not domain:
-        return path
-    scheme = headers.get("x-forwarded-proto", "https")
-    return f"{scheme}://{domain}{path}"
+_REQUEST_ID = re.compile(r"[A-Za-z0-9=_.-]{1,128}")
+
+
+def _request_id(resolver: APIGatewayHttpResolver) -> str:
+    """The request's id (API Gateway's, or the local server's) to find its log lines."""
+    request_id = resolver.current_event.request_context.request_id
+    return request_id if _REQUEST_ID.fullmatch(request_id or "") else "unknown"
 
 
 def _json(status: HTTPStatus, body: BaseModel) -> Response[str]:

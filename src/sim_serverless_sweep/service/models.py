@@ -19,6 +19,8 @@ from sim_serverless_sweep.core.contract import FieldProblem
 _CONFIG = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
 
 # The `error` code of each problem status; one code per status, documented as a const.
+# The one exception: a 503 is `dispatch_failed` (the queue) or `storage_unavailable`
+# (the results store); both are their own models below.
 ERROR_CODES: dict[HTTPStatus, str] = {
     HTTPStatus.BAD_REQUEST: "invalid_request",
     HTTPStatus.NOT_FOUND: "not_found",
@@ -69,11 +71,21 @@ class DispatchFailed(Problem):
 
     error: Literal["dispatch_failed"] = "dispatch_failed"
     retryable: Literal[True] = True
-    undispatched_shards: list[int]
+    undispatched_shards: list[int] = Field(
+        description="Every shard of this request that was not enqueued (sent to no queue)."
+    )
+
+
+class StorageUnavailable(Problem):
+    """503: the results storage failed (read-only, full, no permission); no server paths."""
+
+    error: Literal["storage_unavailable"] = "storage_unavailable"
+    retryable: Literal[True] = True
 
 
 class InternalError(Problem):
-    """500: anything unexpected; logged with its stack trace."""
+    """500: anything unexpected; logged with its stack trace. The message names only the
+    error's type and the request id (never the error's text, which may hold paths)."""
 
     error: Literal["internal_error"] = "internal_error"
     retryable: Literal[False] = False
@@ -100,7 +112,11 @@ class RunAccepted(BaseModel):
     points: int = Field(ge=1, description="Grid points (replications not counted).")
     shard_count: int = Field(ge=1)
     created: bool = Field(description="False for a resubmit of an existing run.")
-    dispatched_shards: list[int] = Field(description="Shards enqueued by this request.")
+    dispatched_shards: list[int] = Field(
+        description="Shards without a success outcome, now on their way: enqueued by this "
+        "request, or (`sweep serve`) already queued or running from an earlier request, "
+        "which are not queued twice."
+    )
     already_succeeded_shards: list[int] = Field(
         description="Shards with a success outcome already (not enqueued again)."
     )

@@ -30,6 +30,7 @@ from sim_serverless_sweep.service.models import (
     Problem,
     RunAccepted,
     RunStatusBody,
+    StorageUnavailable,
 )
 
 REGENERATE = "python -m sim_serverless_sweep.service.openapi > docs/openapi.json"
@@ -39,6 +40,7 @@ _MODELS: tuple[type[BaseModel], ...] = (
     InternalError,
     RunAccepted,
     RunStatusBody,
+    StorageUnavailable,
 )
 _REF = "#/components/schemas/{model}"
 # The README's demo request (examples/demo-run-001.json): 8 points in 4 shards.
@@ -63,6 +65,14 @@ def _body(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {JSON: {"schema": schema}}}
 
 
+def _internal() -> dict[str, Any]:
+    return _body(
+        _ref("InternalError"),
+        "Anything unexpected: the message names the error's type and the request id only; "
+        "the details are in the server's log.",
+    )
+
+
 def _problem(status: HTTPStatus, description: str) -> dict[str, Any]:
     # The shared Problem shape, with this status's one error code pinned.
     schema = {"allOf": [_ref("Problem")], "properties": {"error": {"const": ERROR_CODES[status]}}}
@@ -79,6 +89,10 @@ def _schemas() -> dict[str, Any]:
 
 
 _SERVE_ONLY = " (`sweep serve` only; API Gateway answers these itself)"
+_STORAGE = (
+    "`storage_unavailable`: the results storage failed (read-only, full, no permission); "
+    "the message names the condition, never a server path."
+)
 
 
 def _post_sweep_run() -> dict[str, Any]:
@@ -125,11 +139,13 @@ def _post_sweep_run() -> dict[str, Any]:
                 "Content-Type that is not JSON (`application/json`, `*+json`, `text/plain`, "
                 "`application/x-www-form-urlencoded`).",
             ),
-            "500": _body(_ref("InternalError"), "Anything unexpected; logged."),
+            "500": _internal(),
             "503": _body(
-                _ref("DispatchFailed"),
-                "Some shard messages could not be enqueued. The run is recorded: resubmit "
-                "the identical request to dispatch the missing shards.",
+                {"oneOf": [_ref("DispatchFailed"), _ref("StorageUnavailable")]},
+                "`dispatch_failed`: some shard messages could not be enqueued (the queue "
+                "refused them, `sweep serve` is stopping, or another live runner holds the "
+                "run); the run is recorded: resubmit the identical request to dispatch the "
+                f"missing shards. {_STORAGE}",
             ),
         },
     }
@@ -153,7 +169,8 @@ def _get_sweep_run() -> dict[str, Any]:
             "200": _body(_ref("RunStatusBody"), "The run's manifest summary and shard counts."),
             "400": _problem(HTTPStatus.BAD_REQUEST, "A run_id that cannot be a run id."),
             "404": _problem(HTTPStatus.NOT_FOUND, "No run has this run_id."),
-            "500": _body(_ref("InternalError"), "Anything unexpected; logged."),
+            "500": _internal(),
+            "503": _body(_ref("StorageUnavailable"), _STORAGE),
         },
     }
 
