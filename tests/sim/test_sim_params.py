@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from sim_serverless_sweep.sim import PARAMETERS, ParameterError, resolve_params, simulate
+from sim_serverless_sweep.sim.params import expected_candidate_requests, max_expected_requests
 
 
 def test_seed_dimensions_exist_with_sensible_defaults() -> None:
@@ -62,3 +65,26 @@ def test_simulate_validates_before_running() -> None:
         simulate({"num_riders": 0}, 0)
     with pytest.raises(TypeError):
         simulate({}, "seed")  # type: ignore[arg-type]
+
+
+def test_demand_bound_covers_every_mechanism() -> None:
+    """Requests a run holds stay below expected_candidate_requests (the contract's limit
+    check), and the grid bound covers every point of the grid."""
+    grid = {
+        "base_fare": [0.5, 2.5],
+        "morning_peak_amplitude": [0.0, 3.0],
+        "evening_peak_amplitude": [0.0, 1.0],
+        "surge_max": [1.0, 3.0],
+        "hotspot_share": [0.0, 0.8],
+        "horizon_min": [240],
+        "warmup_min": [60],
+        "num_drivers": [300],
+    }
+    bound = max_expected_requests(grid)
+    for combo in itertools.product(*grid.values()):
+        params = dict(zip(grid, combo, strict=True))
+        expected = expected_candidate_requests(resolve_params(params))
+        assert expected <= bound
+        if params["hotspot_share"] == 0.0 and params["surge_max"] == 1.0:
+            requests = simulate(params, 1).trips.num_rows
+            assert 0 < requests <= expected
