@@ -70,7 +70,7 @@ def test_simulate_validates_before_running() -> None:
 def test_demand_bound_covers_every_mechanism() -> None:
     """Requests a run holds stay below expected_candidate_requests (the contract's limit
     check), and the grid bound covers every point of the grid."""
-    grid = {
+    grid: dict[str, list[int | float]] = {
         "base_fare": [0.5, 2.5],
         "morning_peak_amplitude": [0.0, 3.0],
         "evening_peak_amplitude": [0.0, 1.0],
