@@ -21,6 +21,7 @@ COMMANDS = [
     "run",
     "submit",
     "status",
+    "verify",
     "runs",
     "query",
     "report",
@@ -50,6 +51,8 @@ FLAGS = [
     "--all",
     "--compare",
     "--compare-ignore",
+    "--full",
+    "--verify",
     "--version",
     "-h",
     "--bogus",
@@ -136,6 +139,7 @@ POSITIONAL = {
     "report": RUN_IDS,
     "delete": RUN_IDS,
     "compare": RUN_IDS,
+    "verify": RUN_IDS,
     "query": st.sampled_from(["SELECT 1", "SELECT nope", "SELECT * FROM point_summary"]),
 }
 NOISE = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12)

@@ -44,6 +44,7 @@ def test_subcommands_come_in_workflow_order() -> None:
         "run",
         "submit",
         "status",
+        "verify",
         "runs",
         "query",
         "report",
@@ -324,3 +325,39 @@ def test_a_damaged_file_is_named_not_a_traceback(
     err = capsys.readouterr().err
     assert err.startswith(f"error: damaged results file {victim} ("), err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_verify_finds_flipped_bytes_and_a_resume_repairs_them(
+    tiny_results: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    write_request: WriteRequest,
+) -> None:
+    victim = next(tiny_results.rglob("dataset=trip_data/**/part-0.parquet"))
+    good = victim.read_bytes()
+    flipped = bytearray(good)
+    flipped[len(good) // 2] ^= 0xFF  # same size: only the checksum can tell
+    victim.write_bytes(bytes(flipped))
+    capsys.readouterr()
+    assert main(["verify", "tiny", "--results", str(tiny_results)]) == 0  # sizes only
+    assert main(["verify", "tiny", "--results", str(tiny_results), "--full"]) == 3
+    out = capsys.readouterr().out
+    assert "damaged" in out and f"checksum: {victim.relative_to(tiny_results).as_posix()}" in out
+
+    request = write_request(tmp_path)
+    assert main(["run", str(request), "--results", str(tiny_results), "--verify"]) == 0
+    assert "1 shard(s) failed verification (full) and run again" in capsys.readouterr().err
+    assert victim.read_bytes() == good
+    assert main(["verify", "tiny", "--results", str(tiny_results), "--full"]) == 0
+
+
+def test_verify_reports_a_missing_file(
+    tiny_results: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    victim = next(tiny_results.rglob("dataset=snapshot_counts/**/part-0.parquet"))
+    victim.unlink()
+    assert main(["verify", "tiny", "--results", str(tiny_results), "--json"]) == 3
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is False and len(report["damaged_shards"]) == 1
+    missing = [m for s in report["shards"] for m in s["missing"]]
+    assert missing == [victim.relative_to(tiny_results).as_posix()]

@@ -107,6 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--force", action="store_true", help="rerun shards that already succeeded (default: skip)"
     )
+    run.add_argument(
+        "--verify",
+        action="store_true",
+        help="on a resume, check finished shards' SHA-256 checksums, not only sizes, and "
+        "redo damaged ones (default: sizes only)",
+    )
     _add_json(run, "a summary")
     run.set_defaults(func=commands.cmd_run)
 
@@ -118,6 +124,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_json(status, "the status")
     remote.add_api_options(status)
     status.set_defaults(func=commands.cmd_status)
+
+    verify = sub.add_parser(
+        "verify", help="check a run's data files against the sizes and checksums recorded"
+    )
+    verify.add_argument("run_id", help="the run to check")
+    _add_location(verify)
+    verify.add_argument(
+        "--full", action="store_true", help="also check SHA-256 checksums (default: sizes)"
+    )
+    _add_json(verify, "the report")
+    verify.set_defaults(func=commands.cmd_verify)
 
     runs = sub.add_parser("runs", help="list runs with state, points and date, newest first")
     _add_location(runs)

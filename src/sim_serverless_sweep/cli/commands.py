@@ -117,7 +117,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     store = FilesystemStore(results)
     queue = MemoryQueue()
     try:
-        submission = submit(request, store, queue, prefix, force=args.force)
+        submission = submit(
+            request,
+            store,
+            queue,
+            prefix,
+            force=args.force,
+            verify="full" if args.verify else "size",
+        )
+        if submission.voided and not args.json:
+            print(
+                f"{request.run_id}: {len(submission.voided)} shard(s) failed verification "
+                f"({'full' if args.verify else 'size'}) and run again: {submission.voided}",
+                file=sys.stderr,
+            )
         # Nothing to run (a finished run): no lease, so this works on a read-only folder.
         lease = (
             leases.acquire(store, prefix, request.run_id, "sweep run") if queue.messages else None
@@ -312,6 +325,40 @@ def cmd_status(args: argparse.Namespace) -> int:
     elif status.state == "running" and runner is not None:
         print(f"running in process {runner.pid} on {runner.host}")
     return code
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Check a run's data files against their success outcomes; exit 3 if any is damaged."""
+    from sim_serverless_sweep.runtime.verify import verify_run
+
+    store, prefix = _results_store(args)
+    report = verify_run(store, prefix, _known_run_id(store, prefix, args), full=args.full)
+    assert report is not None  # _known_run_id found its manifest
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+        return EXIT_OK if report.ok else EXIT_SHARDS_FAILED
+    verdict = "ok" if report.ok else f"damaged: {report.damaged}"
+    print(
+        f"run {report.run_id}: {len(report.shards)} succeeded shard(s), {report.files} file(s) "
+        f"checked ({'size and SHA-256' if report.mode == 'full' else 'presence and size'}): "
+        f"{verdict}"
+    )
+    for check in report.shards:
+        for problem in check.problems():
+            print(f"shard {check.shard_id}: {problem}")
+        if check.unrecorded:
+            print(
+                f"shard {check.shard_id}: {len(check.unrecorded)} file(s) checked for presence "
+                "only (its outcome predates recorded checksums)"
+            )
+    if report.not_succeeded:
+        print(f"not checked (no success outcome): shards {_ranges(report.not_succeeded)}")
+    if not report.ok:
+        print(
+            "rerunning the run's request (`sweep run REQUEST.json`) redoes the damaged shards "
+            "with the same bytes"
+        )
+    return EXIT_OK if report.ok else EXIT_SHARDS_FAILED
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
