@@ -29,6 +29,8 @@ import pytest
 
 from sim_serverless_sweep.local.pool import STOP_GRACE_S
 
+pytestmark = pytest.mark.chaos
+
 # serve_forever's return value is the exit code (what `sweep serve` exits with).
 SERVE = (
     "import sys; from pathlib import Path; "

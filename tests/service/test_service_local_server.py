@@ -337,6 +337,7 @@ SLOW = {  # about a second per shard: every concurrent resubmit lands while both
 }
 
 
+@pytest.mark.chaos
 def test_identical_concurrent_resubmits_run_each_shard_once(
     served: Served, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -481,6 +482,7 @@ def disk(tmp_path: Path) -> Iterator[Path]:
     subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
+@pytest.mark.chaos
 def test_a_read_only_results_folder_is_503_and_reads_still_work(disk: Path) -> None:
     running = _start(disk)
     try:
@@ -499,6 +501,7 @@ def test_a_read_only_results_folder_is_503_and_reads_still_work(disk: Path) -> N
         _stop(running)
 
 
+@pytest.mark.chaos
 def test_a_full_disk_is_503_and_leaves_nothing_half_written(disk: Path) -> None:
     filler = disk / "filler"
     fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
