@@ -967,8 +967,8 @@ def _arrive(
     at speed plus half a matching interval (the mean wait for the next round); with no
     driver in reach, the recent mean wait.
     """
-    idx = np.arange(lo, hi)
-    idx = idx[req.rider_free_at[cand.rider[idx]] <= cand.time[idx]]
+    free_rider = req.rider_free_at[cand.rider[lo:hi]] <= cand.time[lo:hi]
+    idx = np.arange(lo, hi) if free_rider.all() else lo + np.flatnonzero(free_rider)
     if idx.size > 1 and len(set(cand.rider[idx].tolist())) < idx.size:
         # Same rider twice before one tick: the first request is open, the second is not.
         _, first = np.unique(cand.rider[idx], return_index=True)
@@ -990,11 +990,12 @@ def _arrive(
     out = req.out
     out.accepted[new] = True
     out.quoted_eta[new] = eta[ok]
-    out.surge[new] = surge
-    fare_cents = np.rint(100.0 * (cand.fare[new] * surge if surge > 1.0 else cand.fare[new]))
-    fare_cents = fare_cents.astype(np.int64)
-    out.fare_cents[new] = fare_cents
-    out.commission_cents[new], out.pay_cents[new] = split_fare(fare_cents, s.commission)
+    if surge > 1.0:
+        # Unsurged money is filled in for every candidate before the loop.
+        out.surge[new] = surge
+        fare_cents = np.rint(100.0 * (cand.fare[new] * surge)).astype(np.int64)
+        out.fare_cents[new] = fare_cents
+        out.commission_cents[new], out.pay_cents[new] = split_fare(fare_cents, s.commission)
     req.rider_free_at[cand.rider[new]] = NEVER
     req.waiting = np.concatenate((req.waiting, new)) if req.waiting.size else new
 
@@ -1107,6 +1108,8 @@ def _simulate(
     cand = draw_candidates(p, rngs[0])
     n_cand = cand.time.size
     req = Requests(Outcomes.none(n_cand), np.full(int(p["num_riders"]), -NEVER))
+    req.out.fare_cents = np.rint(100.0 * cand.fare).astype(np.int64)
+    req.out.commission_cents, req.out.pay_cents = split_fare(req.out.fare_cents, s.commission)
     lam = float(p["num_riders"]) * float(p["request_rate_per_hour"]) / 60.0 * price_multiplier(p)
     fleet, initial_earnings = init_fleet(p, rngs[1], lam, cold_start_share)
     clocks = ReviewClocks(float(p["supply_response_per_min"]) * fleet.wages.size, fleet.wages.size)
