@@ -553,7 +553,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     prefix = prefix_of(args)
     try:
-        serve_forever(args.host, args.port, Path(args.results), prefix, workers=args.workers)
+        return serve_forever(args.host, args.port, Path(args.results), prefix, workers=args.workers)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise UsageError(
@@ -567,7 +567,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UsageError(
             f"--host {args.host}: cannot listen there ({exc.strerror or exc})"
         ) from None
-    return EXIT_OK
 
 
 def cmd_schema(args: argparse.Namespace) -> int:

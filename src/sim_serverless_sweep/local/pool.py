@@ -170,11 +170,22 @@ class WorkerPool:
     def start_worker(self) -> _Worker:
         can_fork = self.fork and threading.active_count() == 1
         context: Any = multiprocessing.get_context("fork" if can_fork else "spawn")
+        if not can_fork:
+            # Started first: starting it later would unblock SIGINT in this thread again.
+            from multiprocessing import resource_tracker
+
+            resource_tracker.ensure_running()
         parent_end, child_end = context.Pipe()
         process = context.Process(
             target=_worker_main, args=(child_end, os.getpid()), name="sweep-worker", daemon=True
         )
-        process.start()
+        # The child inherits a blocked SIGINT, so a Ctrl-C while it imports cannot kill it
+        # with a traceback; it ignores SIGINT for good once running (see _worker_main).
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         child_end.close()
         return _Worker(process, parent_end)
 
@@ -350,9 +361,11 @@ class _Dispatcher:
             kind, value = worker.conn.recv()
         except (EOFError, OSError):
             worker.task = None
+            if not counting:  # winding down: no replacement, the shard is simply unfinished
+                self.cut_short.append(body)
+                return
             self._replace(self.pool.workers.index(worker), ran_task=True)
-            if counting:
-                self._crashed(body, attempt)
+            self._crashed(body, attempt)
             return
         worker.task = None
         self.start_failures = 0

@@ -253,6 +253,7 @@ def make_server(
         prefix=prefix,
         limits=limits or Limits(),
         max_receive_count=DEFAULT_MAX_ATTEMPTS,
+        resubmit_verify="size",
     )
     try:
         server = LocalApiServer((host, port), app)

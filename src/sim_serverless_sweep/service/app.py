@@ -40,6 +40,7 @@ from sim_serverless_sweep.runtime.ports import ObjectStore, QueueSendError, Shar
 from sim_serverless_sweep.runtime.shard import Delivery, deliver, record_failure
 from sim_serverless_sweep.runtime.status import run_status
 from sim_serverless_sweep.runtime.submit import RunConflict, submit
+from sim_serverless_sweep.runtime.verify import VerifyMode
 from sim_serverless_sweep.service.models import (
     DispatchFailed,
     InternalError,
@@ -116,6 +117,10 @@ class SweepApp:
     max_receive_count: int
     queue_name: str | None = None
     dlq_arn: str | None = None
+    # How a resubmit checks finished shards' data before skipping them. Off by default:
+    # on S3 it reads every object of the run, too slow for API Gateway's 30 s; the local
+    # server checks sizes.
+    resubmit_verify: VerifyMode | None = None
     base_url: str | None = None
     _resolver: APIGatewayHttpResolver = field(init=False, repr=False)
     # The resolver keeps the current event on itself; the local server is threaded.
@@ -244,7 +249,9 @@ class SweepApp:
             )
         request = parse_request(body, self.limits)
         logger.thread_safe_append_keys(run_id=request.run_id)
-        submission = submit(request, self.store, self.queue, self.prefix)
+        submission = submit(
+            request, self.store, self.queue, self.prefix, verify=self.resubmit_verify
+        )
         manifest = submission.manifest
         logger.info(
             "run accepted" if submission.created else "run resubmitted",
