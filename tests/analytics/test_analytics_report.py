@@ -148,28 +148,50 @@ def test_best_points_match_pyarrow(
     assert best.mean == pytest.approx(means[best.point_index]["platform_revenue"])
 
 
-@pytest.mark.parametrize(("max_wait", "wait_metric"), [(10.0, "mean"), (3.5, "mean"), (8.5, "p95")])
-def test_best_commission_per_fleet_matches_pyarrow(
-    demo_results: Path, read_rows: Callable[[Path, str], Rows], max_wait: float, wait_metric: str
-) -> None:
-    means = _point_means(read_rows(demo_results, "shard_metrics"))
+def _demo_groups(
+    rows: Rows,
+) -> tuple[dict[int, dict[str, float]], dict[int, tuple[int, int, float]]]:
+    means = _point_means(rows)
     params = {
-        r["point_index"]: (r["num_drivers"], r["num_riders"], r["commission_rate"])
-        for r in read_rows(demo_results, "shard_metrics")
+        r["point_index"]: (r["num_drivers"], r["num_riders"], r["commission_rate"]) for r in rows
     }
+    return means, params
+
+
+def _mixed_bound(rows: Rows, column: str) -> float:
+    """A wait bound some (fleet, demand) groups meet and some do not, from the data."""
+    means, params = _demo_groups(rows)
+    best: dict[tuple[int, int], float] = {}
+    for p, (d, r, _) in params.items():
+        best[(d, r)] = min(best.get((d, r), math.inf), means[p][column])
+    low, high = sorted(best.values())[0], sorted(best.values())[-1]
+    assert low < high, "the demo's groups must differ in their best wait"
+    return (low + high) / 2
+
+
+@pytest.mark.parametrize(
+    ("max_wait", "wait_metric"), [(10.0, "mean"), (None, "mean"), (8.5, "p95")]
+)
+def test_best_commission_per_fleet_matches_pyarrow(
+    demo_results: Path,
+    read_rows: Callable[[Path, str], Rows],
+    max_wait: float | None,
+    wait_metric: str,
+) -> None:
+    rows = read_rows(demo_results, "shard_metrics")
+    means, params = _demo_groups(rows)
     column = WAIT_COLUMNS[wait_metric]
+    bound = _mixed_bound(rows, column) if max_wait is None else max_wait
     expected: dict[tuple[int, int], float | None] = {}
     for drivers in (100, 200):
         for riders in (500, 800):
             feasible = [
                 (-means[p]["platform_revenue"], p)
                 for p, (d, r, _) in params.items()
-                if (d, r) == (drivers, riders) and means[p][column] <= max_wait
+                if (d, r) == (drivers, riders) and means[p][column] <= bound
             ]
             expected[(drivers, riders)] = params[min(feasible)[1]][2] if feasible else None
-    answers = best_per_fleet(
-        load_run(demo_results, "sweeps", "demo-run-001"), max_wait, wait_metric
-    )
+    answers = best_per_fleet(load_run(demo_results, "sweeps", "demo-run-001"), bound, wait_metric)
     got = {
         (int(a.group["num_drivers"]), int(a.group["num_riders"])): (
             a.best.params["commission_rate"] if a.best else None
@@ -177,23 +199,34 @@ def test_best_commission_per_fleet_matches_pyarrow(
         for a in answers
     }
     assert got == expected
-    if (max_wait, wait_metric) == (3.5, "mean"):  # only point 0 (3.48 min) of 100 drivers fits
-        assert expected[(100, 800)] is None and expected[(100, 500)] == pytest.approx(0.1)
+    if max_wait is None:  # the mixed bound: some groups qualify, some do not
+        assert None in expected.values() and any(v is not None for v in expected.values())
     # shard 1 held one commission of each 200-driver group
     assert {(a.group["num_drivers"], a.missing) for a in answers} == {(100, 0), (200, 1)}
 
 
 def test_report_states_the_wait_bound_and_says_when_none_qualifies(
-    demo_results: Path, tmp_path: Path
+    demo_results: Path, tmp_path: Path, read_rows: Callable[[Path, str], Rows]
 ) -> None:
+    rows = read_rows(demo_results, "shard_metrics")
+    bound = round(_mixed_bound(rows, "wait_mean_min"), 2)
+    means, params = _demo_groups(rows)
+    groups = {(d, r) for d, r, _ in params.values()}
+    none_qualify = sum(
+        1
+        for g in groups
+        if all(means[p]["wait_mean_min"] > bound for p, v in params.items() if v[:2] == g)
+    )
+    assert none_qualify >= 1
     path = build_report(
-        demo_results, "sweeps", "demo-run-001", tmp_path, max_wait=3.5, wait_metric="mean"
+        demo_results, "sweeps", "demo-run-001", tmp_path, max_wait=bound, wait_metric="mean"
     )
     text = path.read_text()
-    assert "Wait bound: <strong>mean wait ≤ 3.5 min</strong>" in text
+    shown = f"{bound:g}"
+    assert f"Wait bound: <strong>mean wait ≤ {shown} min</strong>" in text
     fleet = text[text.index('id="best-per-fleet"') : text.index("<h2>Metrics")]
-    assert fleet.count("none qualifies (mean wait &gt; bound)") == 1
-    assert "Highest platform revenue with mean wait ≤ 3.5 min" in text
+    assert fleet.count("none qualifies (mean wait &gt; bound)") == none_qualify
+    assert f"Highest platform revenue with mean wait ≤ {shown} min" in text
     p95 = build_report(demo_results, "sweeps", "demo-run-001", tmp_path / "p95", wait_metric="p95")
     assert "p95 wait ≤ 10 min" in p95.read_text()
 

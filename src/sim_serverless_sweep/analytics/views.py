@@ -124,16 +124,27 @@ def _file_view(con: duckdb.DuckDBPyConnection, dataset: str, folder: Path) -> No
         if k != "point_index" or dataset != "shard_outcomes"
     )
     con.execute(
-        f"CREATE VIEW _{dataset}_files AS SELECT * EXCLUDE (dataset) FROM read_parquet("
+        f"CREATE VIEW _{dataset}_raw AS SELECT * EXCLUDE (dataset) FROM read_parquet("
         f"{pattern}, hive_partitioning = true, hive_types = {{{hive_types}}}, "
         "union_by_name = true)"
     )
+    # Files written before a column existed (e.g. a parameter added in a later model
+    # version) lack it: by-name union with the writer's empty schema gives it as NULL.
+    _register_empty(con, dataset)
+    con.execute(
+        f"CREATE VIEW _{dataset}_files AS SELECT * FROM _{dataset}_raw "
+        f"UNION ALL BY NAME SELECT * FROM _{dataset}_empty"
+    )
+
+
+def _register_empty(con: duckdb.DuckDBPyConnection, dataset: str) -> pa.Schema:
+    schema: pa.Schema = DATASET_SCHEMAS[dataset]  # type: ignore[index]
+    con.register(f"_{dataset}_empty", pa.Table.from_batches([], schema=schema))
+    return schema
 
 
 def _empty_view(con: duckdb.DuckDBPyConnection, dataset: str) -> None:
-    schema: pa.Schema = DATASET_SCHEMAS[dataset]  # type: ignore[index]
-    empty = pa.Table.from_batches([], schema=schema)
-    con.register(f"_{dataset}_empty", empty)
+    schema = _register_empty(con, dataset)
     extra = ", CAST(NULL AS DATE) AS run_date"
     if "status" not in schema.names:
         extra += ", CAST(NULL AS VARCHAR) AS status"
