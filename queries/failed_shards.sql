@@ -1,6 +1,8 @@
 -- Question: which shards failed, in which run, on which points, and with what error?
 -- (The per-run count is a join, not a window: DuckDB 2.0.1 miscounts a partitioned
--- window over a view filtered on a hive partition column.)
+-- window over a view filtered on a hive partition column.) A failure beside a success of
+-- the same shard is stale (a crash between the two writes; repaired on the next touch)
+-- and is not counted.
 WITH failures AS (
     SELECT
         run_id,
@@ -12,8 +14,16 @@ WITH failures AS (
         error_type,
         error_message,
         finished_at
-    FROM shard_outcomes
-    WHERE status = 'failure'
+    FROM shard_outcomes AS o
+    WHERE o.status = 'failure'
+        AND NOT EXISTS (
+            SELECT 1
+            FROM shard_outcomes AS s
+            WHERE s.status = 'success'
+                AND s.run_date = o.run_date
+                AND s.run_id = o.run_id
+                AND s.shard_id = o.shard_id
+        )
 ),
 per_run AS (
     SELECT run_id, count(*) AS failed_shards_in_run

@@ -165,8 +165,13 @@ resource "aws_athena_named_query" "failures_by_run" {
       array_agg(DISTINCT error_type) FILTER (WHERE error_type IS NOT NULL) AS error_types,
       min(started_at) AS first_started_at,
       max(finished_at) AS last_finished_at
-    FROM "${aws_glue_catalog_database.sweep.name}"."${local.athena_tables["shard_outcomes"]}"
+    FROM "${aws_glue_catalog_database.sweep.name}"."${local.athena_tables["shard_outcomes"]}" AS o
     WHERE run_date >= current_date - INTERVAL '30' DAY
+      -- a failure beside a success of the same shard is stale (repaired on the next touch)
+      AND (status = 'success' OR NOT EXISTS (
+        SELECT 1 FROM "${aws_glue_catalog_database.sweep.name}"."${local.athena_tables["shard_outcomes"]}" AS s
+        WHERE s.status = 'success' AND s.run_date = o.run_date
+          AND s.run_id = o.run_id AND s.shard_id = o.shard_id))
     GROUP BY run_id
     ORDER BY failed DESC, run_id
   SQL
@@ -185,9 +190,14 @@ resource "aws_athena_named_query" "failed_shards" {
       error_type,
       error_message,
       finished_at
-    FROM "${aws_glue_catalog_database.sweep.name}"."${local.athena_tables["shard_outcomes"]}"
+    FROM "${aws_glue_catalog_database.sweep.name}"."${local.athena_tables["shard_outcomes"]}" AS o
     WHERE run_date >= current_date - INTERVAL '30' DAY
       AND status = 'failure'
+      -- a failure beside a success of the same shard is stale (repaired on the next touch)
+      AND NOT EXISTS (
+        SELECT 1 FROM "${aws_glue_catalog_database.sweep.name}"."${local.athena_tables["shard_outcomes"]}" AS s
+        WHERE s.status = 'success' AND s.run_date = o.run_date
+          AND s.run_id = o.run_id AND s.shard_id = o.shard_id)
     ORDER BY finished_at DESC, run_id, shard_id
     LIMIT 100
   SQL
