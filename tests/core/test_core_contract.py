@@ -343,3 +343,26 @@ def test_published_schema_is_current() -> None:
     assert json.loads(published.read_text()) == request_json_schema(), (
         "docs/request.schema.json is stale: run `.venv/bin/sweep schema > docs/request.schema.json`"
     )
+
+
+@pytest.mark.parametrize(
+    "sharding",
+    [
+        {"shard_count": None},
+        {"shard_count": 2, "shard_size": None},
+        {"shard_count": None, "shard_size": 2},
+        {"shard_size": 2},
+        {"shard_count": 2, "shard_size": 2},
+    ],
+)
+def test_the_schema_and_the_parser_agree_on_sharding(sharding: dict[str, Any]) -> None:
+    import jsonschema
+
+    body = {**variant(shard_count=...), **sharding}
+    schema_ok = jsonschema.Draft202012Validator(request_json_schema()).is_valid(body)
+    try:
+        parse_request(_body(body))
+        parser_ok = True
+    except RequestError:
+        parser_ok = False
+    assert schema_ok == parser_ok

@@ -544,6 +544,14 @@ def request_json_schema() -> dict[str, Any]:
         "additionalProperties": False,
         "minProperties": 1,
     }
-    schema["oneOf"] = [{"required": ["shard_count"]}, {"required": ["shard_size"]}]
+    # Exactly one of them as an integer (null counts as absent, as the parser treats it).
+    schema["oneOf"] = [
+        {"required": [name], "properties": {name: {"type": "integer"}}}
+        for name in ("shard_count", "shard_size")
+    ]
+    for name in ("shard_count", "shard_size", "seed", "replications"):
+        schema["properties"][name]["description"] = (
+            "A JSON integer literal (8, not 8.0: the parser is strict)."
+        )
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return schema
