@@ -57,6 +57,15 @@ BoolArray = npt.NDArray[np.bool_]
 
 NEVER = np.inf
 
+# Copied slices of these are cheaper than np.ones for the small arrays of the loop.
+_ONES = np.ones(4096)
+_TRUE = np.ones(4096, dtype=bool)
+
+
+def _all_true(n: int) -> BoolArray:
+    """A fresh all-True mask of length ``n``."""
+    return _TRUE[:n].copy() if n <= _TRUE.size else np.ones(n, dtype=bool)
+
 
 @dataclass(frozen=True, slots=True)
 class SimResult:
@@ -108,7 +117,15 @@ def match_dense(
 
 
 def _dense_rounds(d2: FloatArray, limit: float) -> tuple[IntArray, IntArray, FloatArray]:
-    at = np.arange(d2.shape[0])
+    n_r = d2.shape[0]
+    if n_r == 1:
+        # One request: its nearest driver, if in reach (the first of equals, as argmin).
+        c1 = int(d2[0].argmin())
+        d1 = d2[0, c1]
+        if d1 <= limit:
+            return np.zeros(1, dtype=np.int64), np.array([c1]), np.sqrt(d2[0, c1 : c1 + 1])
+        return _empty_match()
+    at = np.arange(n_r)
     rows = at
     out_r: list[IntArray] = []
     out_c: list[IntArray] = []
@@ -119,9 +136,12 @@ def _dense_rounds(d2: FloatArray, limit: float) -> tuple[IntArray, IntArray, Flo
         # Only the columns some request wants matter: W x W instead of W x I.
         mutual = d2[:, best_c].argmin(axis=0) == at
         reach = best_d <= limit
-        r = np.flatnonzero(mutual & reach)
+        r = (mutual & reach).nonzero()[0]
         if not r.size:
             break
+        if not out_r and r.size == at.size:
+            # Every request gets its nearest driver at once (the usual case).
+            return at, best_c, np.sqrt(best_d)
         c = best_c[r]
         out_r.append(rows[r])
         out_c.append(c)
@@ -130,7 +150,7 @@ def _dense_rounds(d2: FloatArray, limit: float) -> tuple[IntArray, IntArray, Flo
             break
         # Requests that lost a conflict go again on a matrix of just their rows, with the
         # taken drivers masked; unreachable ones can never match and drop out.
-        left = np.flatnonzero(reach & ~mutual)
+        left = (reach & ~mutual).nonzero()[0]
         if not left.size:
             break
         d2 = d2[left]
@@ -296,8 +316,14 @@ def nearest_km(
     if not dx.size:
         return np.full(qx.size, np.inf)
     if qx.size * dx.size <= DENSE_PAIRS:
-        d2 = np.subtract.outer(qx, dx) ** 2 + np.subtract.outer(qy, dy) ** 2
-        return np.asarray(np.sqrt(d2.min(axis=1)), dtype=np.float64)
+        d2 = np.subtract.outer(qx, dx)
+        d2 *= d2
+        ddy = np.subtract.outer(qy, dy)
+        ddy *= ddy
+        d2 += ddy
+        near: FloatArray = np.minimum.reduce(d2, axis=1)
+        np.sqrt(near, out=near)
+        return near
     grid = Grid.of(dx, dy, side, side * math.sqrt(DRIVERS_PER_CELL / dx.size))
     q, c = grid.near_pairs(qx, qy)
     best = np.full(qx.size, np.inf)
@@ -551,15 +577,15 @@ class Fleet:
 
     def available(self, e: float) -> IntArray:
         """Online drivers without a job at time ``e``."""
-        return np.flatnonzero(self.online & (self.free_at <= e))
+        return (self.online & (self.free_at <= e)).nonzero()[0]
 
     def position(
         self, drv: IntArray, e: float, km_per_min: float
     ) -> tuple[FloatArray, FloatArray, FloatArray]:
         """Positions of idle drivers ``drv`` at ``e`` and the share of their move done."""
-        done = np.ones(drv.size)
+        done = _ONES[: drv.size].copy() if drv.size <= _ONES.size else np.ones(drv.size)
         x, y = self.x1[drv], self.y1[drv]
-        moving = np.flatnonzero(self.arrive_at[drv] > e)
+        moving = (self.arrive_at[drv] > e).nonzero()[0]
         if moving.size:
             d = drv[moving]
             share = (e - self.t0[d]) * km_per_min / self.length[d]
@@ -777,6 +803,26 @@ class Requests:
     out: Outcomes
     rider_free_at: FloatArray  # a rider has at most one open request
     waiting: IntArray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    # Written once per request and not read in the loop: collected per round and filled
+    # into ``out`` after it (``fill_outcomes``).
+    matches: list[tuple[float, IntArray, IntArray, FloatArray]] = field(default_factory=list)
+    quotes: list[tuple[IntArray, FloatArray]] = field(default_factory=list)
+
+    def fill_outcomes(self) -> None:
+        """Match times, drivers, pickup km, acceptance and quoted ETAs into ``out``."""
+        out = self.out
+        if self.quotes:
+            new = np.concatenate([q[0] for q in self.quotes])
+            out.accepted[new] = True
+            out.quoted_eta[new] = np.concatenate([q[1] for q in self.quotes])
+        if self.matches:
+            job = np.concatenate([m[1] for m in self.matches])
+            out.match_at[job] = np.repeat(
+                np.array([m[0] for m in self.matches]), [m[1].size for m in self.matches]
+            )
+            out.driver_of[job] = np.concatenate([m[2] for m in self.matches])
+            out.pickup_km[job] = np.concatenate([m[3] for m in self.matches])
+        self.quotes, self.matches = [], []
 
 
 @dataclass(slots=True)
@@ -825,6 +871,9 @@ class Setup:
     shift_mean_min: float
     rest_mean_min: float
     warmup: int
+    half_interval_min: float  # 0.5 x interval_min
+    reference_wait_min: float
+    neg_wait_elasticity: float  # -wait_elasticity
 
 
 def _streams(seed: int | np.random.SeedSequence) -> list[np.random.Generator]:
@@ -866,7 +915,7 @@ def _cancel(e: float, cand: Candidates, req: Requests) -> None:
     if not waiting.size:
         return
     expired = cand.deadline[waiting] < e
-    if expired.any():
+    if np.count_nonzero(expired):
         gone = waiting[expired]
         req.out.cancel_at[gone] = cand.deadline[gone]
         req.rider_free_at[cand.rider[gone]] = cand.deadline[gone]
@@ -899,7 +948,7 @@ def _dispatch(
     r_pos, d_pos, dist = match_greedy(cand.ox[waiting], cand.oy[waiting], x, y, s.max_km, s.side)
     if not r_pos.size:
         return avail, x, y
-    left = np.ones(avail.size, dtype=bool)
+    left = _all_true(avail.size)
     left[d_pos] = False
     free: FreeDrivers = (avail[left], x[left], y[left])
     job = waiting[r_pos]
@@ -907,44 +956,47 @@ def _dispatch(
     minute = int(e)
     # A match (or a declined offer) ends a repositioning move: refund the km not driven.
     unused = (1.0 - done[d_pos]) * fleet.length[drv]
-    if unused.any():
+    if np.count_nonzero(unused):
         signals.reposition_km_at[minute] -= float(unused.sum())
         fleet.x0[drv] = fleet.x1[drv] = x[d_pos]
         fleet.y0[drv] = fleet.y1[drv] = y[d_pos]
         fleet.length[drv] = 0.0
         fleet.arrive_at[drv] = -NEVER
     signals.offers_at[minute] += job.size
+    net: FloatArray | None = None
     if s.acceptance_share > 0.0:
-        pay = req.out.pay_cents[job] / 100.0 - s.cost_per_km * (dist + cand.trip_km[job])
-        per_min = pay / (dist / s.km_per_min + cand.trip_min[job])
+        # The offer's net pay (the same sum books the accepted trips' pay below).
+        net = req.out.pay_cents[job] / 100.0 - s.cost_per_km * (dist + cand.trip_km[job])
+        per_min = net / (dist / s.km_per_min + cand.trip_min[job])
         ok = per_min >= s.acceptance_share * fleet.wages[drv] / 60.0
         if not ok.all():
             # Decliners sit out of matching for a while; the request waits for the next round.
             fleet.free_at[drv[~ok]] = e + s.decline_timeout_min
             signals.declines_at[minute] += int(np.count_nonzero(~ok))
-            r_pos, job, drv, dist = r_pos[ok], job[ok], drv[ok], dist[ok]
+            r_pos, job, drv, dist, net = r_pos[ok], job[ok], drv[ok], dist[ok], net[ok]
             if not job.size:
                 return free
     pickup_at = e + dist / s.km_per_min
     dropoff_at = pickup_at + cand.trip_min[job]
-    out = req.out
-    # Pickup and drop-off times follow from these (filled in after the loop).
-    out.match_at[job] = e
-    out.driver_of[job] = drv
-    out.pickup_km[job] = dist
+    # Match time, driver and pickup km (pickup and drop-off times follow from them) go
+    # into the outcomes after the loop.
+    req.matches.append((e, job, drv, dist))
     fleet.free_at[drv] = dropoff_at
     # Idle again at the destination (at rest: arrive_at is in the past by then).
     fleet.x1[drv] = cand.tx[job]
     fleet.y1[drv] = cand.ty[job]
     req.rider_free_at[cand.rider[job]] = dropoff_at
-    net = out.pay_cents[job] / 100.0 - s.cost_per_km * (dist + cand.trip_km[job])
+    if net is None:
+        net = req.out.pay_cents[job] / 100.0 - s.cost_per_km * (dist + cand.trip_km[job])
     np.add.at(signals.net_at, np.minimum(dropoff_at.astype(np.int64), s.horizon), net)
     waits = pickup_at - cand.time[job]
-    signals.wait += (1.0 - (1.0 - signals.alpha) ** job.size) * (float(waits.mean()) - signals.wait)
+    n = job.size
+    mean_wait = float(np.add.reduce(waits)) / n
+    signals.wait += (1.0 - (1.0 - signals.alpha) ** n) * (mean_wait - signals.wait)
     if r_pos.size == waiting.size:
         req.waiting = waiting[:0]
     else:
-        keep = np.ones(waiting.size, dtype=bool)
+        keep = _all_true(waiting.size)
         keep[r_pos] = False
         req.waiting = waiting[keep]
     return free
@@ -967,36 +1019,44 @@ def _arrive(
     at speed plus half a matching interval (the mean wait for the next round); with no
     driver in reach, the recent mean wait.
     """
-    free_rider = req.rider_free_at[cand.rider[lo:hi]] <= cand.time[lo:hi]
-    idx = np.arange(lo, hi) if free_rider.all() else lo + np.flatnonzero(free_rider)
-    if idx.size > 1 and len(set(cand.rider[idx].tolist())) < idx.size:
+    riders = cand.rider[lo:hi]
+    free_rider = req.rider_free_at[riders] <= cand.time[lo:hi]
+    if np.count_nonzero(free_rider) == hi - lo:
+        idx = np.arange(lo, hi)
+    else:
+        sel = free_rider.nonzero()[0]
+        idx = lo + sel
+        riders = riders[sel]
+    if idx.size > 1 and len(set(riders.tolist())) < idx.size:
         # Same rider twice before one tick: the first request is open, the second is not.
-        _, first = np.unique(cand.rider[idx], return_index=True)
-        idx = idx[np.sort(first)]
+        _, first = np.unique(riders, return_index=True)
+        first.sort()
+        idx, riders = idx[first], riders[first]
     if not idx.size:
         return
     _, x, y = free if free is not None else _free_drivers(e, s, fleet)
     km = nearest_km(cand.ox[idx], cand.oy[idx], x, y, s.side)
-    eta = np.where(km <= s.max_km, km / s.km_per_min + 0.5 * s.interval_min, signals.wait)
+    eta = np.where(km <= s.max_km, km / s.km_per_min + s.half_interval_min, signals.wait)
     surge = signals.surge
     if surge > 1.0:
         price_ok = price_response(s.p, cand.fare[idx] * surge) / demand_bound(s.p)
     else:
         price_ok = cand.price_ok[idx]
-    ok = cand.accept_u[idx] < price_ok * wait_response(s.p, eta)
+    # wait_response, inlined.
+    ok = cand.accept_u[idx] < price_ok * (1.0 + eta / s.reference_wait_min) ** s.neg_wait_elasticity
     new = idx[ok]
     if not new.size:
         return
     out = req.out
-    out.accepted[new] = True
-    out.quoted_eta[new] = eta[ok]
+    # Acceptance and quoted ETA go into the outcomes after the loop.
+    req.quotes.append((new, eta[ok]))
     if surge > 1.0:
         # Unsurged money is filled in for every candidate before the loop.
         out.surge[new] = surge
         fare_cents = np.rint(100.0 * (cand.fare[new] * surge)).astype(np.int64)
         out.fare_cents[new] = fare_cents
         out.commission_cents[new], out.pay_cents[new] = split_fare(fare_cents, s.commission)
-    req.rider_free_at[cand.rider[new]] = NEVER
+    req.rider_free_at[riders[ok]] = NEVER
     req.waiting = np.concatenate((req.waiting, new)) if req.waiting.size else new
 
 
@@ -1103,6 +1163,9 @@ def _simulate(
         shift_mean_min=60.0 * float(p["shift_mean_hours"]),
         rest_mean_min=60.0 * float(p["rest_mean_hours"]),
         warmup=int(p["warmup_min"]),
+        half_interval_min=0.5 * (interval_s / 60.0),
+        reference_wait_min=float(p["reference_wait_min"]),
+        neg_wait_elasticity=-float(p["wait_elasticity"]),
     )
 
     cand = draw_candidates(p, rngs[0])
@@ -1136,12 +1199,12 @@ def _simulate(
     # Candidates requested before the first round are quoted at minute 0; those in
     # [round k, round k + 1) at round k, after its matching.
     bounds = np.searchsorted(cand.time, np.concatenate(([0.0], rounds, [float(horizon)])))
+    bound = bounds.tolist()
     _supply_minute(0, s, fleet, signals, clocks, rngs, share, online_at)
-    if bounds[1] > bounds[0]:
-        _arrive(0.0, int(bounds[0]), int(bounds[1]), s, fleet, cand, req, signals, None)
+    if bound[1] > bound[0]:
+        _arrive(0.0, bound[0], bound[1], s, fleet, cand, req, signals, None)
     minute = 1
-    for k in range(rounds.size):
-        e = float(rounds[k])
+    for k, e in enumerate(rounds.tolist()):
         # Whole-minute decisions up to now: nothing else happens between rounds, so taking
         # them here (at their own minute's time) is the same as taking them on the minute.
         while minute <= e:
@@ -1151,9 +1214,10 @@ def _simulate(
         free = _dispatch(e, s, fleet, cand, req, signals)
         if s.surge_max > 1.0:
             _update_surge(e, s, fleet, req, signals)
-        if bounds[k + 2] > bounds[k + 1]:
-            _arrive(e, int(bounds[k + 1]), int(bounds[k + 2]), s, fleet, cand, req, signals, free)
+        if bound[k + 2] > bound[k + 1]:
+            _arrive(e, bound[k + 1], bound[k + 2], s, fleet, cand, req, signals, free)
     _cancel(float(horizon), cand, req)
+    req.fill_outcomes()
     out = req.out
     out.pickup_at = out.match_at + out.pickup_km / s.km_per_min
     out.dropoff_at = out.pickup_at + cand.trip_min
