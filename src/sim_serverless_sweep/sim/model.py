@@ -579,6 +579,15 @@ class Fleet:
         """Online drivers without a job at time ``e``."""
         return (self.online & (self.free_at <= e)).nonzero()[0]
 
+    def share_done(self, drv: IntArray, e: float, km_per_min: float) -> FloatArray:
+        """The share of their move done by idle drivers ``drv`` at ``e`` (as ``position``)."""
+        done = _ONES[: drv.size].copy() if drv.size <= _ONES.size else np.ones(drv.size)
+        moving = (self.arrive_at[drv] > e).nonzero()[0]
+        if moving.size:
+            d = drv[moving]
+            done[moving] = (e - self.t0[d]) * km_per_min / self.length[d]
+        return done
+
     def position(
         self, drv: IntArray, e: float, km_per_min: float
     ) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -769,8 +778,7 @@ def reposition(
     short = np.maximum(0.0, target - count)
     if not surplus.any() or not short.any():
         return 0.0
-    _, _, done = fleet.position(idle, e, km_per_min)
-    at_rest = done >= 1.0
+    at_rest = fleet.share_done(idle, e, km_per_min) >= 1.0
     p_move = np.where(count > 0, rate * surplus / np.maximum(count, 1.0), 0.0)[cid]
     movers = idle[at_rest & (rng.random(idle.size) < p_move)]
     if not movers.size:
@@ -803,26 +811,6 @@ class Requests:
     out: Outcomes
     rider_free_at: FloatArray  # a rider has at most one open request
     waiting: IntArray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
-    # Written once per request and not read in the loop: collected per round and filled
-    # into ``out`` after it (``fill_outcomes``).
-    matches: list[tuple[float, IntArray, IntArray, FloatArray]] = field(default_factory=list)
-    quotes: list[tuple[IntArray, FloatArray]] = field(default_factory=list)
-
-    def fill_outcomes(self) -> None:
-        """Match times, drivers, pickup km, acceptance and quoted ETAs into ``out``."""
-        out = self.out
-        if self.quotes:
-            new = np.concatenate([q[0] for q in self.quotes])
-            out.accepted[new] = True
-            out.quoted_eta[new] = np.concatenate([q[1] for q in self.quotes])
-        if self.matches:
-            job = np.concatenate([m[1] for m in self.matches])
-            out.match_at[job] = np.repeat(
-                np.array([m[0] for m in self.matches]), [m[1].size for m in self.matches]
-            )
-            out.driver_of[job] = np.concatenate([m[2] for m in self.matches])
-            out.pickup_km[job] = np.concatenate([m[3] for m in self.matches])
-        self.quotes, self.matches = [], []
 
 
 @dataclass(slots=True)
@@ -978,16 +966,18 @@ def _dispatch(
                 return free
     pickup_at = e + dist / s.km_per_min
     dropoff_at = pickup_at + cand.trip_min[job]
-    # Match time, driver and pickup km (pickup and drop-off times follow from them) go
-    # into the outcomes after the loop.
-    req.matches.append((e, job, drv, dist))
+    out = req.out
+    # Pickup and drop-off times follow from these (filled in after the loop).
+    out.match_at[job] = e
+    out.driver_of[job] = drv
+    out.pickup_km[job] = dist
     fleet.free_at[drv] = dropoff_at
     # Idle again at the destination (at rest: arrive_at is in the past by then).
     fleet.x1[drv] = cand.tx[job]
     fleet.y1[drv] = cand.ty[job]
     req.rider_free_at[cand.rider[job]] = dropoff_at
     if net is None:
-        net = req.out.pay_cents[job] / 100.0 - s.cost_per_km * (dist + cand.trip_km[job])
+        net = out.pay_cents[job] / 100.0 - s.cost_per_km * (dist + cand.trip_km[job])
     np.add.at(signals.net_at, np.minimum(dropoff_at.astype(np.int64), s.horizon), net)
     waits = pickup_at - cand.time[job]
     n = job.size
@@ -1048,8 +1038,8 @@ def _arrive(
     if not new.size:
         return
     out = req.out
-    # Acceptance and quoted ETA go into the outcomes after the loop.
-    req.quotes.append((new, eta[ok]))
+    out.accepted[new] = True
+    out.quoted_eta[new] = eta[ok]
     if surge > 1.0:
         # Unsurged money is filled in for every candidate before the loop.
         out.surge[new] = surge
@@ -1217,7 +1207,6 @@ def _simulate(
         if bound[k + 2] > bound[k + 1]:
             _arrive(e, bound[k + 1], bound[k + 2], s, fleet, cand, req, signals, free)
     _cancel(float(horizon), cand, req)
-    req.fill_outcomes()
     out = req.out
     out.pickup_at = out.match_at + out.pickup_km / s.km_per_min
     out.dropoff_at = out.pickup_at + cand.trip_min
