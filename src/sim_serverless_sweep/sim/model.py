@@ -776,14 +776,14 @@ def reposition(
     target = share * idle.size
     surplus = np.maximum(0.0, count - target - np.sqrt(target))
     short = np.maximum(0.0, target - count)
-    if not surplus.any() or not short.any():
+    if not np.count_nonzero(surplus) or not np.count_nonzero(short):
         return 0.0
     at_rest = fleet.share_done(idle, e, km_per_min) >= 1.0
     p_move = np.where(count > 0, rate * surplus / np.maximum(count, 1.0), 0.0)[cid]
     movers = idle[at_rest & (rng.random(idle.size) < p_move)]
     if not movers.size:
         return 0.0
-    cum = np.cumsum(short)
+    cum = short.cumsum()
     dest = np.minimum(
         np.searchsorted(cum, rng.random(movers.size) * cum[-1], side="right"), g * g - 1
     )
@@ -798,7 +798,7 @@ def reposition(
     length = np.hypot(x1 - fleet.x0[movers], y1 - fleet.y0[movers])
     fleet.length[movers] = length
     fleet.arrive_at[movers] = e + length / km_per_min
-    return float(length.sum())
+    return float(np.add.reduce(length))
 
 
 # ========== the loop ===================================================================
@@ -945,7 +945,7 @@ def _dispatch(
     # A match (or a declined offer) ends a repositioning move: refund the km not driven.
     unused = (1.0 - done[d_pos]) * fleet.length[drv]
     if np.count_nonzero(unused):
-        signals.reposition_km_at[minute] -= float(unused.sum())
+        signals.reposition_km_at[minute] -= float(np.add.reduce(unused))
         fleet.x0[drv] = fleet.x1[drv] = x[d_pos]
         fleet.y0[drv] = fleet.y1[drv] = y[d_pos]
         fleet.length[drv] = 0.0
