@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import io
 import json
@@ -13,22 +14,12 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from sim_serverless_sweep.cli import main
+from sim_serverless_sweep.cli import build_parser, main
 
-COMMANDS = [
-    "schema",
-    "plan",
-    "run",
-    "submit",
-    "status",
-    "verify",
-    "runs",
-    "query",
-    "report",
-    "compare",
-    "delete",
-    "serve",
-]
+# Every subcommand the parser has, so a new command is fuzzed without editing this list.
+COMMANDS = list(
+    next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+)
 FLAGS = [
     "--results",
     "--prefix",
